@@ -1,0 +1,68 @@
+"""`hearth dev`: the whole stack in one process, on embedded defaults, with a demo community."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import date
+
+import click
+from werkzeug.serving import run_simple
+
+from hearth.stack import Stack
+from services.events import demo, operations
+from services.events.store import Store
+from shared.bus import ConsumerLoop, Subscription
+from shared.config import Config
+from shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+
+def run(config: Config) -> None:
+    stack = Stack(config)
+    stack.migrate()
+    console = Subscription(
+        stack.bus.topology.queue_name("dev", "console"),
+        ("events.sign_in_requested",),
+        _print_sign_in_link,
+    )
+    stack.bus.declare([*stack.subscriptions, console])
+    if config.demo:
+        _seed(stack)
+    stack.start_workers()
+    # Until the notifications service mails sign-in links, print them here.
+    printer = ConsumerLoop(stack.bus, [console])
+    threading.Thread(target=printer.run, name="dev-console", daemon=True).start()
+    bus = "in-process bus" if stack.bus.in_process else config.amqp_url.split("@")[-1]
+    click.echo(f"\n  Hearth is running at {config.base_url}  ({bus}; data in {config.data_dir}/)")
+    if config.demo:
+        click.echo(
+            f"  Demo community: {config.base_url}/c/{demo.SLUG} — sign in as {demo.ORGANIZER}; "
+            "the sign-in link is printed here.\n"
+        )
+    try:
+        run_simple(
+            "127.0.0.1", config.port, stack.wsgi(), threaded=True, use_reloader=False,
+        )
+    finally:
+        printer.stop()
+        stack.stop()
+
+
+def _seed(stack: Stack) -> None:
+    events = stack.services["events"]
+    ctx = operations.Context(None, str(uuid.uuid4()), stack.config.base_url)
+    with Store(events.engine, events.outbox).begin() as uow:
+        created = demo.seed(uow, ctx, stack.config.dev_token, date.today())
+    if created:
+        log.info("seeded the demo community %s", demo.SLUG)
+
+
+def _print_sign_in_link(envelope: Envelope) -> None:
+    member = envelope.payload.get("member", {})
+    click.echo(
+        f"\n  Sign-in link for {member.get('email')}: {envelope.payload.get('url')}\n"
+        "  (works once, for 15 minutes)\n"
+    )

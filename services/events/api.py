@@ -1,0 +1,365 @@
+"""The events service's JSON API (see the contract's HTTP API section)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from typing import Any
+
+import phonenumbers
+from flask import Blueprint, current_app, g, request, url_for
+from marshmallow import Schema, ValidationError, fields, validate
+
+from services.events import operations
+from services.events.auth import current_member_id
+from services.events.model import (
+    COMMUNITY_VISIBILITIES,
+    EVENT_VISIBILITIES,
+    KINDS,
+    ROLES,
+    Community,
+    Event,
+    Invalid,
+    day_window,
+    zone,
+)
+from services.events.operations import Conflict, Context, Forbidden, NotFound
+from shared.web import ApiError, correlation_id, json_body
+
+bp = Blueprint("events_api", __name__, url_prefix="/api")
+
+
+class LocalDateTime(fields.Field):
+    """A wall-clock date-time without offset, like 2026-12-03T12:00."""
+
+    default_error_messages = {
+        "invalid": "give a local date and time like 2026-12-03T12:00",
+        "offset": "give the local time without a UTC offset (like 2026-12-03T12:00); "
+        "the time zone goes in the timezone field",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if parsed.tzinfo is not None:
+            raise self.make_error("offset")
+        return parsed.replace(second=0, microsecond=0)
+
+
+def _text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.Length(
+            max=max_length, error=f"keep this to {max_length} characters"
+        ),
+        **kwargs,
+    )
+
+
+def _choice(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(choices, error=f"choose one of: {', '.join(choices)}"), **kwargs
+    )
+
+
+def _phone(value: str | None) -> str | None:
+    """E.164 after parsing; numbers without a country code are read as US numbers."""
+    if value in (None, ""):
+        return None
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError("give a valid phone number, with its country code (+44 …) if not US")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class CommunityInput(Schema):
+    name = fields.String(required=True)
+    slug = fields.String(load_default=None)
+    timezone = fields.String(required=True)
+    description = fields.String(load_default="")
+    visibility = _choice(COMMUNITY_VISIBILITIES, load_default="private")
+
+
+class MemberInput(Schema):
+    email = fields.Email(required=True, error_messages={"invalid": "give a valid email address"})
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200, error="give a name of at most 200 characters"),
+    )
+    phone = fields.String(load_default=None, allow_none=True)
+    role = _choice(ROLES, load_default="member")
+
+
+class EventInput(Schema):
+    kind = _choice(KINDS, required=True)
+    title = fields.String(required=True)
+    description = fields.String(load_default=None, allow_none=True)
+    starts_at = LocalDateTime(required=True)
+    ends_at = LocalDateTime(required=True)
+    timezone = fields.String(load_default=None, allow_none=True)
+    rrule = fields.String(load_default=None, allow_none=True)
+    location = _text(500, load_default=None, allow_none=True)
+    online_url = fields.URL(
+        load_default=None, allow_none=True, schemes={"https", "http"},
+        error_messages={"invalid": "give a full link starting with https://"},
+    )
+    capacity = fields.Integer(
+        load_default=None, allow_none=True, strict=True,
+        error_messages={"invalid": "capacity must be a whole number"},
+    )
+    rsvp_deadline = LocalDateTime(load_default=None, allow_none=True)
+    visibility = _choice(EVENT_VISIBILITIES, load_default="community")
+    honoree_email = fields.Email(
+        load_default=None, allow_none=True,
+        error_messages={"invalid": "give the honoree's email address"},
+    )
+    surprise = fields.Boolean(load_default=False)
+    ce_hours = fields.Float(load_default=None, allow_none=True)
+    presenter = _text(200, load_default=None, allow_none=True)
+
+
+class CancelInput(Schema):
+    occurrence = LocalDateTime(load_default=None, allow_none=True)
+
+
+def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.load(data)  # type: ignore[no-any-return]
+    except ValidationError as error:
+        raise ApiError(422, "Some fields need fixing.", _flatten(error.messages)) from None
+
+
+def _flatten(messages: Any) -> dict[str, str]:
+    if isinstance(messages, dict):
+        return {
+            key: (" ".join(value) if isinstance(value, list) else str(value))
+            .replace("Unknown field.", "this field is not part of the request; check its name")
+            .replace("Missing data for required field.", "this field is required")
+            for key, value in messages.items()
+        }
+    return {"_schema": str(messages)}
+
+
+def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the use cases' exceptions into the contract's problem+json answers."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Invalid as error:
+            raise ApiError(422, "Some fields need fixing.", error.errors) from None
+        except NotFound as error:
+            raise ApiError(404, "Not found.", detail=str(error)) from None
+        except Forbidden as error:
+            status = 401 if g.get("member_id") is None else 403
+            raise ApiError(status, "Not allowed.", detail=str(error)) from None
+        except Conflict as error:
+            errors = {error.field: str(error)} if error.field else None
+            raise ApiError(409, str(error), errors) from None
+
+    return wrapper
+
+
+def context() -> Context:
+    g.member_id = current_member_id()
+    return Context(
+        member_id=g.member_id,
+        correlation_id=correlation_id(),
+        base_url=current_app.config["HEARTH_BASE_URL"],
+    )
+
+
+def store():  # type: ignore[no-untyped-def]
+    return current_app.extensions["hearth.store"]
+
+
+def community_json(community: Community, role: str | None) -> dict[str, Any]:
+    base_url = current_app.config["HEARTH_BASE_URL"]
+    feed_path = f"/c/{community.slug}/feed.ics"
+    if community.visibility == "private":
+        feed_path += f"?token={community.feed_token}"
+    https_url = "https://" + base_url.split("://", 1)[-1]
+    return {
+        "id": community.id,
+        "slug": community.slug,
+        "name": community.name,
+        "timezone": community.timezone,
+        "description": community.description,
+        "visibility": community.visibility,
+        "url": f"{base_url}/c/{community.slug}",
+        "feed_url": f"{https_url}{feed_path}",
+        "webcal_url": "webcal://" + https_url.split("://", 1)[1] + feed_path,
+        "your_role": role,
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    tz = event.tz
+    return {
+        "id": event.id,
+        "community_id": event.community_id,
+        "kind": event.kind,
+        "title": event.title,
+        "description": event.description,
+        "starts_at": event.starts_at.replace(tzinfo=tz).isoformat(),
+        "ends_at": event.ends_at.replace(tzinfo=tz).isoformat(),
+        "timezone": event.timezone,
+        "rrule": event.rrule,
+        "cancelled_occurrences": sorted(
+            start.replace(tzinfo=tz).isoformat() for start in event.cancelled_occurrences
+        ),
+        "location": event.location,
+        "online_url": event.online_url,
+        "capacity": event.capacity,
+        "rsvp_deadline": (
+            event.rsvp_deadline.replace(tzinfo=tz).isoformat() if event.rsvp_deadline else None
+        ),
+        "visibility": event.visibility,
+        "honoree_email": event.honoree_email,
+        "surprise": event.surprise,
+        "ce_hours": event.ce_hours,
+        "presenter": event.presenter,
+        "status": event.status,
+        "sequence": event.sequence,
+        "url": f"{current_app.config['HEARTH_BASE_URL']}/events/{event.id}",
+    }
+
+
+def _visible_event(uow: Any, ctx: Context, event_id: str) -> tuple[Event, Community, str | None]:
+    event = uow.event(event_id)
+    if event is None:
+        raise NotFound("there is no such event")
+    community = uow.community_by_id(event.community_id)
+    role = uow.role_of(community.id, ctx.member_id)
+    visible = role is not None or (
+        event.visibility == "public" and community.visibility == "public"
+    )
+    if not visible:
+        raise NotFound("there is no such event")
+    return event, community, role
+
+
+@bp.post("/communities")
+@api_errors
+def create_community() -> Any:
+    ctx = context()
+    values = load(CommunityInput(), json_body())
+    with store().begin() as uow:
+        community = operations.create_community(uow, ctx, values)
+    return community_json(community, "organizer"), 201
+
+
+@bp.get("/communities/<slug>")
+@api_errors
+def get_community(slug: str) -> Any:
+    ctx = context()
+    with store().begin() as uow:
+        community, role = operations.community_for(uow, slug, ctx)
+    return community_json(community, role)
+
+
+@bp.post("/communities/<slug>/members")
+@api_errors
+def add_member(slug: str) -> Any:
+    ctx = context()
+    values = load(MemberInput(), json_body())
+    try:
+        values["phone"] = _phone(values.get("phone"))
+    except ValidationError as error:
+        raise ApiError(422, "Some fields need fixing.", {"phone": str(error.messages[0])}) from None
+    with store().begin() as uow:
+        community, _ = operations.community_for(uow, slug, ctx)
+        member, role, created = operations.add_member(uow, ctx, community, values)
+    body = {"id": member.id, "email": member.email, "name": member.name,
+            "phone": member.phone, "role": role}
+    return body, 201 if created else 200
+
+
+@bp.post("/communities/<slug>/events")
+@api_errors
+def schedule_event(slug: str) -> Any:
+    ctx = context()
+    values = load(EventInput(), json_body())
+    with store().begin() as uow:
+        community, _ = operations.community_for(uow, slug, ctx)
+        event = operations.schedule_event(uow, ctx, community, values)
+    response = event_json(event)
+    return response, 201, {"Location": url_for(".get_event", event_id=event.id)}
+
+
+@bp.get("/events/<event_id>")
+@api_errors
+def get_event(event_id: str) -> Any:
+    ctx = context()
+    with store().begin() as uow:
+        event, _, _ = _visible_event(uow, ctx, event_id)
+    return event_json(event)
+
+
+@bp.patch("/events/<event_id>")
+@api_errors
+def update_event(event_id: str) -> Any:
+    ctx = context()
+    changes = load(EventInput(partial=True), json_body())
+    provided = json_body().keys()
+    changes = {key: value for key, value in changes.items() if key in provided}
+    with store().begin() as uow:
+        event, _, _ = _visible_event(uow, ctx, event_id)
+        event, _ = operations.update_event(uow, ctx, event, changes)
+    return event_json(event)
+
+
+@bp.post("/events/<event_id>/cancel")
+@api_errors
+def cancel_event(event_id: str) -> Any:
+    ctx = context()
+    values = load(CancelInput(), json_body())
+    with store().begin() as uow:
+        event, _, _ = _visible_event(uow, ctx, event_id)
+        event = operations.cancel_event(uow, ctx, event, values["occurrence"])
+    return event_json(event)
+
+
+@bp.get("/communities/<slug>/occurrences")
+@api_errors
+def list_occurrences(slug: str) -> Any:
+    ctx = context()
+    errors = {}
+    bounds: dict[str, date] = {}
+    for name in ("start", "end"):
+        raw = request.args.get(name, "")
+        try:
+            bounds[name] = date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = f"give {name} as a date like 2026-12-01"
+    if errors:
+        raise ApiError(422, "Some query parameters need fixing.", errors)
+    with store().begin() as uow:
+        community, role = operations.community_for(uow, slug, ctx)
+        window = day_window(bounds["start"], bounds["end"], zone(community.timezone))
+        events = uow.events_between(community.id, *window)
+    items = []
+    for event in events:
+        if role is None and event.visibility != "public":
+            continue
+        for occurrence in event.occurrences(*window):
+            items.append(
+                {
+                    "event_id": event.id,
+                    "title": event.title,
+                    "starts_at": occurrence.starts_at.isoformat(),
+                    "ends_at": occurrence.ends_at.isoformat(),
+                    "original_start": occurrence.original_start.isoformat(timespec="minutes"),
+                    "status": occurrence.status,
+                }
+            )
+    items.sort(key=lambda item: (datetime.fromisoformat(item["starts_at"]), item["event_id"]))
+    return {"occurrences": items}

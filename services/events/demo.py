@@ -1,0 +1,95 @@
+"""The demo community `hearth dev` starts with: an organizer, members and one event of each kind."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from services.events import operations
+from services.events.store import UnitOfWork
+
+ORGANIZER = "organizer@example.org"
+SLUG = "riverside"
+TIMEZONE = "America/New_York"
+MEMBERS = [
+    ("sam@example.org", "Sam Rivera", "+12025550143"),
+    ("priya@example.org", "Priya Natarajan", None),
+    ("jordan@example.org", "Jordan Lee", None),
+]
+
+
+def seed(uow: UnitOfWork, ctx: operations.Context, dev_token: str | None, today: date) -> bool:
+    """Create the demo community unless it exists; False if it already did."""
+    if uow.slug_taken(SLUG):
+        return False
+    organizer = operations.ensure_member(uow, ORGANIZER, "Dana Okafor")
+    if dev_token:
+        uow.add_api_token(organizer.id, dev_token)
+    ctx = operations.Context(organizer.id, ctx.correlation_id, ctx.base_url)
+    community = operations.create_community(
+        uow,
+        ctx,
+        {
+            "name": "Riverside Clinicians Network",
+            "slug": SLUG,
+            "timezone": TIMEZONE,
+            "description": "Solo and small-practice therapists around Riverside: lunches, "
+            "consultation and the occasional celebration.",
+            "visibility": "private",
+        },
+    )
+    for email, name, phone in MEMBERS:
+        operations.add_member(
+            uow, ctx, community, {"email": email, "name": name, "phone": phone, "role": "member"}
+        )
+
+    def on(weekday: int, weeks_ahead: int, hour: int, minute: int = 0) -> datetime:
+        start = today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+        return datetime.combine(start, time(hour, minute))
+
+    thursday = on(3, 1, 12)
+    events = [
+        {
+            "kind": "consult_group",
+            "title": "Thursday consult group",
+            "description": "Bring a case you are stuck on. What is said here stays here.",
+            "starts_at": thursday,
+            "ends_at": thursday + timedelta(minutes=90),
+            "rrule": "FREQ=WEEKLY;BYDAY=TH",
+            "online_url": "https://video.example.org/riverside-consult",
+            "capacity": 8,
+            "visibility": "private",
+        },
+        {
+            "kind": "peer_lunch",
+            "title": "Peer lunch at Juniper Café",
+            "starts_at": on(1, 1, 12, 30),
+            "ends_at": on(1, 1, 13, 30),
+            "location": "Juniper Café, 14 Mill Street",
+            "capacity": 6,
+        },
+        {
+            "kind": "celebration",
+            "title": "Celebrating Priya's licensure",
+            "description": "Cake, and a card to sign. Don't tell Priya!",
+            "starts_at": on(4, 2, 17),
+            "ends_at": on(4, 2, 19),
+            "location": "Riverside Community Room",
+            "honoree_email": "priya@example.org",
+            "surprise": True,
+        },
+        {
+            "kind": "training",
+            "title": "Trauma-informed care in brief therapy",
+            "description": "A half-day CE workshop with case discussion.",
+            "starts_at": on(5, 3, 9),
+            "ends_at": on(5, 3, 12, 30),
+            "location": "Library Meeting Hall",
+            "capacity": 25,
+            "ce_hours": 3.0,
+            "presenter": "Dr. Maya Chen, LPC",
+        },
+    ]
+    for values in events:
+        operations.schedule_event(uow, ctx, community, values)
+    return True
+

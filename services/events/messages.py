@@ -1,0 +1,177 @@
+"""The messages the events service publishes: types, versions and payload schemas.
+
+Every event message carries the event's whole new state and its `sequence`, so consumers keep
+their own read models without ever calling back; a consumer applies a state only if its sequence
+is higher than the one it holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from services.events.model import (
+    COMMUNITY_VISIBILITIES,
+    EVENT_VISIBILITIES,
+    KINDS,
+    ROLES,
+    Community,
+    Event,
+    Member,
+)
+from shared.envelope import Envelope
+
+PRODUCER = "events"
+
+
+class CommunityState(Schema):
+    id = fields.String(required=True)
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(COMMUNITY_VISIBILITIES))
+    url = fields.String(required=True)
+
+
+class MemberState(Schema):
+    id = fields.String(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    phone = fields.String(required=True, allow_none=True)
+
+
+class EventState(Schema):
+    id = fields.String(required=True)
+    community = fields.Nested(CommunityState, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    # The first occurrence as the organizer chose it (local wall time, zone) and as instants.
+    local_start = fields.String(required=True)
+    local_end = fields.String(required=True)
+    timezone = fields.String(required=True)
+    starts_at = fields.String(required=True)
+    ends_at = fields.String(required=True)
+    rrule = fields.String(required=True, allow_none=True)
+    cancelled_occurrences = fields.List(fields.String(), required=True)
+    location = fields.String(required=True, allow_none=True)
+    online_url = fields.String(required=True, allow_none=True)
+    capacity = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
+    rsvp_deadline = fields.String(required=True, allow_none=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(EVENT_VISIBILITIES))
+    honoree_email = fields.String(required=True, allow_none=True)
+    surprise = fields.Boolean(required=True)
+    ce_hours = fields.Float(required=True, allow_none=True)
+    presenter = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(("scheduled", "cancelled")))
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    url = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+class CommunityCreated(Schema):
+    community = fields.Nested(CommunityState, required=True)
+
+
+class MemberAdded(Schema):
+    community = fields.Nested(CommunityState, required=True)
+    member = fields.Nested(MemberState, required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class EventChanged(Schema):
+    event = fields.Nested(EventState, required=True)
+
+
+class EventUpdated(EventChanged):
+    changed = fields.List(fields.String(), required=True)
+
+
+class OccurrenceCancelled(EventChanged):
+    occurrence = fields.String(required=True)
+
+
+class SignInRequested(Schema):
+    member = fields.Nested(MemberState, required=True)
+    url = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+# type -> (version, payload schema): the catalogue of what this service publishes.
+CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
+    "events.community_created": (1, CommunityCreated),
+    "events.member_added": (1, MemberAdded),
+    "events.event_scheduled": (1, EventChanged),
+    "events.event_updated": (1, EventUpdated),
+    "events.event_cancelled": (1, EventChanged),
+    "events.occurrence_cancelled": (1, OccurrenceCancelled),
+    "events.sign_in_requested": (1, SignInRequested),
+}
+
+
+class InvalidMessage(RuntimeError):
+    """A message this service built does not match its own schema: a bug, never sent."""
+
+
+def message(type: str, payload: dict[str, Any], correlation_id: str) -> Envelope:
+    """A validated envelope for `type`; strict on the way out."""
+    version, schema = CATALOGUE[type]
+    errors = schema().validate(payload)
+    if errors:
+        raise InvalidMessage(f"{type} payload does not match its schema: {errors}")
+    return Envelope(
+        type=type,
+        version=version,
+        payload=payload,
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+    )
+
+
+def community_state(community: Community, base_url: str) -> dict[str, Any]:
+    return {
+        "id": community.id,
+        "slug": community.slug,
+        "name": community.name,
+        "timezone": community.timezone,
+        "visibility": community.visibility,
+        "url": f"{base_url}/c/{community.slug}",
+    }
+
+
+def member_state(member: Member) -> dict[str, Any]:
+    return {"id": member.id, "email": member.email, "name": member.name, "phone": member.phone}
+
+
+def event_state(event: Event, community: Community, base_url: str) -> dict[str, Any]:
+    tz = event.tz
+    deadline = event.rsvp_deadline
+    return {
+        "id": event.id,
+        "community": community_state(community, base_url),
+        "kind": event.kind,
+        "title": event.title,
+        "description": event.description,
+        "local_start": event.starts_at.isoformat(),
+        "local_end": event.ends_at.isoformat(),
+        "timezone": event.timezone,
+        "starts_at": event.starts_at.replace(tzinfo=tz).isoformat(),
+        "ends_at": event.ends_at.replace(tzinfo=tz).isoformat(),
+        "rrule": event.rrule,
+        "cancelled_occurrences": sorted(start.isoformat() for start in event.cancelled_occurrences),
+        "location": event.location,
+        "online_url": event.online_url,
+        "capacity": event.capacity,
+        "rsvp_deadline": deadline.replace(tzinfo=tz).isoformat() if deadline else None,
+        "visibility": event.visibility,
+        "honoree_email": event.honoree_email,
+        "surprise": event.surprise,
+        "ce_hours": event.ce_hours,
+        "presenter": event.presenter,
+        "status": event.status,
+        "sequence": event.sequence,
+        "url": f"{base_url}/events/{event.id}",
+        "updated_at": (event.updated_at.astimezone(UTC).isoformat() if event.updated_at else ""),
+    }

@@ -1,0 +1,296 @@
+"""Use cases of the events service, shared by the JSON API, the forms and the CLI.
+
+Each runs inside a unit of work; the messages it causes go into the outbox in the same
+transaction, so they leave only if the change committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.events import messages
+from services.events.model import (
+    CANCELLED,
+    COMMUNITY_VISIBILITIES,
+    ROLES,
+    Community,
+    Event,
+    Invalid,
+    Member,
+    build_event,
+    can_manage,
+    check_slug,
+    slugify,
+    zone,
+)
+from services.events.store import UnitOfWork, new_token
+
+SIGN_IN_LINK_LIFETIME = timedelta(minutes=15)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+class Conflict(RuntimeError):
+    """The request clashes with the current state; the message says how."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts, and what ties their request to the messages it causes."""
+
+    member_id: str | None
+    correlation_id: str
+    base_url: str
+
+
+def community_for(uow: UnitOfWork, slug: str, ctx: Context) -> tuple[Community, str | None]:
+    """The community and the caller's role in it; NotFound hides private communities from
+    outsiders rather than confirming they exist."""
+    community = uow.community_by_slug(slug)
+    if community is None:
+        raise NotFound(f"there is no community called {slug!r}")
+    role = uow.role_of(community.id, ctx.member_id)
+    if role is None and community.visibility != "public":
+        raise NotFound(f"there is no community called {slug!r}")
+    return community, role
+
+
+def require_organizer(uow: UnitOfWork, community: Community, ctx: Context) -> None:
+    if ctx.member_id is None:
+        raise Forbidden("sign in first")
+    if not can_manage(uow.role_of(community.id, ctx.member_id)):
+        raise Forbidden(f"only the organizers of {community.name} can do this")
+
+
+def create_community(uow: UnitOfWork, ctx: Context, values: dict[str, Any]) -> Community:
+    if ctx.member_id is None:
+        raise Forbidden("sign in first")
+    errors: dict[str, str] = {}
+    name = (values.get("name") or "").strip()
+    if not name:
+        errors["name"] = "give the community a name"
+    elif len(name) > 200:
+        errors["name"] = "keep the name to 200 characters"
+    timezone = values.get("timezone") or ""
+    try:
+        zone(timezone)
+    except ValueError as error:
+        errors["timezone"] = str(error)
+    visibility = values.get("visibility") or "private"
+    if visibility not in COMMUNITY_VISIBILITIES:
+        errors["visibility"] = f"choose one of: {', '.join(COMMUNITY_VISIBILITIES)}"
+    description = (values.get("description") or "").strip()
+    if len(description) > 10_000:
+        errors["description"] = "keep the description to 10,000 characters"
+    slug = values.get("slug")
+    if slug:
+        try:
+            check_slug(slug)
+        except ValueError as error:
+            errors["slug"] = str(error)
+    if errors:
+        raise Invalid(errors)
+    if slug:
+        if uow.slug_taken(slug):
+            raise Conflict(f"the address {slug!r} is taken; choose another", field="slug")
+    else:
+        slug = _free_slug(uow, slugify(name))
+    community = Community(
+        id=str(uuid.uuid4()),
+        slug=slug,
+        name=name,
+        timezone=timezone,
+        description=description,
+        visibility=visibility,
+        feed_token=secrets.token_urlsafe(24),
+        created_at=datetime.now(UTC),
+    )
+    uow.add_community(community)
+    uow.set_role(community.id, ctx.member_id, "organizer")
+    state = messages.community_state(community, ctx.base_url)
+    uow.publish(
+        messages.message("events.community_created", {"community": state}, ctx.correlation_id)
+    )
+    creator = uow.member_by_id(ctx.member_id)
+    assert creator is not None
+    _announce_member(uow, ctx, community, creator, "organizer")
+    return community
+
+
+def _free_slug(uow: UnitOfWork, base: str) -> str:
+    slug, n = base, 1
+    while uow.slug_taken(slug):
+        n += 1
+        slug = f"{base[:55]}-{n}"
+    return slug
+
+
+def add_member(
+    uow: UnitOfWork, ctx: Context, community: Community, values: dict[str, Any]
+) -> tuple[Member, str, bool]:
+    """Invite a person (by email) into a community, or change their role; True if new there."""
+    require_organizer(uow, community, ctx)
+    role = values.get("role") or "member"
+    if role not in ROLES:
+        raise Invalid({"role": f"choose one of: {', '.join(ROLES)}"})
+    member = uow.member_by_email(values["email"])
+    if member is None:
+        member = Member(
+            id=str(uuid.uuid4()),
+            email=values["email"].lower(),
+            name=values["name"],
+            phone=values.get("phone"),
+        )
+        uow.add_member(member)
+    elif values.get("phone") and not member.phone:
+        member.phone = values["phone"]
+        uow.update_member(member)
+    previous = uow.role_of(community.id, member.id)
+    if previous == role:
+        return member, role, False
+    uow.set_role(community.id, member.id, role)
+    _announce_member(uow, ctx, community, member, role)
+    return member, role, previous is None
+
+
+def _announce_member(
+    uow: UnitOfWork, ctx: Context, community: Community, member: Member, role: str
+) -> None:
+    payload = {
+        "community": messages.community_state(community, ctx.base_url),
+        "member": messages.member_state(member),
+        "role": role,
+    }
+    uow.publish(messages.message("events.member_added", payload, ctx.correlation_id))
+
+
+def schedule_event(
+    uow: UnitOfWork, ctx: Context, community: Community, values: dict[str, Any]
+) -> Event:
+    require_organizer(uow, community, ctx)
+    blank = Event(
+        id=str(uuid.uuid4()),
+        community_id=community.id,
+        kind=values.get("kind", ""),
+        title="",
+        starts_at=values.get("starts_at") or datetime.min,
+        ends_at=values.get("ends_at") or datetime.min,
+        timezone=values.get("timezone") or community.timezone,
+    )
+    event = build_event(blank, values, community.timezone)
+    uow.add_event(event, created_by=ctx.member_id)
+    _publish_event(uow, ctx, community, event, "events.event_scheduled")
+    return event
+
+
+def update_event(
+    uow: UnitOfWork, ctx: Context, event: Event, changes: dict[str, Any]
+) -> tuple[Event, list[str]]:
+    community = uow.community_by_id(event.community_id)
+    assert community is not None
+    require_organizer(uow, community, ctx)
+    if event.status == CANCELLED:
+        raise Conflict("this event is cancelled and can no longer be changed")
+    updated = build_event(event, changes, community.timezone)
+    changed = [
+        name for name in changes if getattr(updated, name) != getattr(event, name)
+    ]
+    if not changed:
+        return event, []
+    updated.sequence = event.sequence + 1
+    uow.save_event(updated)
+    _publish_event(uow, ctx, community, updated, "events.event_updated", changed=changed)
+    return updated, changed
+
+
+def cancel_event(
+    uow: UnitOfWork, ctx: Context, event: Event, occurrence: datetime | None
+) -> Event:
+    """Cancel the whole event or series, or one occurrence of a series; cancelling twice is a
+    no-op, so a retried request tells nobody twice."""
+    community = uow.community_by_id(event.community_id)
+    assert community is not None
+    require_organizer(uow, community, ctx)
+    if occurrence is None:
+        if event.status == CANCELLED:
+            return event
+        event.status = CANCELLED
+        event.sequence += 1
+        uow.save_event(event)
+        _publish_event(uow, ctx, community, event, "events.event_cancelled")
+        return event
+    if event.rrule is None:
+        raise Invalid({"occurrence": "this event does not repeat: cancel it without occurrence"})
+    if not event.is_occurrence(occurrence):
+        raise Invalid(
+            {"occurrence": f"{occurrence:%Y-%m-%dT%H:%M} is not an occurrence of this series"}
+        )
+    if event.status == CANCELLED or occurrence in event.cancelled_occurrences:
+        return event
+    uow.cancel_occurrence(event.id, occurrence)
+    event.cancelled_occurrences.add(occurrence)
+    event.sequence += 1
+    uow.save_event(event)
+    _publish_event(
+        uow, ctx, community, event, "events.occurrence_cancelled",
+        occurrence=occurrence.isoformat(),
+    )
+    return event
+
+
+def _publish_event(
+    uow: UnitOfWork, ctx: Context, community: Community, event: Event, type: str, **extra: Any
+) -> None:
+    payload = {"event": messages.event_state(event, community, ctx.base_url), **extra}
+    uow.publish(messages.message(type, payload, ctx.correlation_id))
+
+
+def request_sign_in(
+    uow: UnitOfWork, ctx: Context, email: str, next_url: str | None = None
+) -> str | None:
+    """Create a single-use link for a member and send it; None (and nothing sent) for an unknown
+    address, which the caller must not reveal."""
+    member = uow.member_by_email(email)
+    if member is None:
+        return None
+    token = new_token()
+    expires_at = datetime.now(UTC) + SIGN_IN_LINK_LIFETIME
+    uow.add_sign_in_link(member.id, token, expires_at, next_url)
+    url = f"{ctx.base_url}/sign-in/{token}"
+    payload = {
+        "member": messages.member_state(member),
+        "url": url,
+        "expires_at": expires_at.isoformat(),
+    }
+    uow.publish(messages.message("events.sign_in_requested", payload, ctx.correlation_id))
+    return url
+
+
+def ensure_member(uow: UnitOfWork, email: str, name: str | None = None) -> Member:
+    member = uow.member_by_email(email)
+    if member is None:
+        member = Member(id=str(uuid.uuid4()), email=email.lower(), name=name or email.split("@")[0])
+        uow.add_member(member)
+    return member
+
+
+def issue_api_token(uow: UnitOfWork, email: str, name: str | None = None) -> tuple[Member, str]:
+    """A new personal API token for `email`, creating the member if needed (operator bootstrap)."""
+    member = ensure_member(uow, email, name)
+    token = new_token()
+    uow.add_api_token(member.id, token)
+    return member, token

@@ -1,0 +1,382 @@
+"""Persistence of the events service: its tables, queries and the unit of work with the outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from services.events.model import Community, Event, Member
+from shared.db import UTCDateTime, metadata
+from shared.envelope import Envelope
+from shared.outbox import Outbox, inbox_table, outbox_table
+
+meta = metadata()
+
+communities = sa.Table(
+    "communities",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("slug", sa.String(60), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("visibility", sa.String(20), nullable=False),
+    sa.Column("feed_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+members = sa.Table(
+    "members",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    meta,
+    sa.Column("community_id", sa.ForeignKey("communities.id"), primary_key=True),
+    sa.Column("member_id", sa.ForeignKey("members.id"), primary_key=True, index=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    meta,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+sign_in_links = sa.Table(
+    "sign_in_links",
+    meta,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("next_url", sa.String(500)),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+)
+
+events = sa.Table(
+    "events",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("community_id", sa.ForeignKey("communities.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    # What the organizer chose: wall-clock times in an IANA zone.
+    sa.Column("starts_at", sa.DateTime, nullable=False),
+    sa.Column("ends_at", sa.DateTime, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("rrule", sa.String(500)),
+    # Derived instants, for range queries: the first start and the last end (None: no end).
+    sa.Column("first_start_utc", UTCDateTime, nullable=False),
+    sa.Column("last_end_utc", UTCDateTime),
+    sa.Column("location", sa.String(500)),
+    sa.Column("online_url", sa.String(2000)),
+    sa.Column("capacity", sa.Integer),
+    sa.Column("rsvp_deadline", sa.DateTime),
+    sa.Column("visibility", sa.String(20), nullable=False),
+    sa.Column("honoree_email", sa.String(320)),
+    sa.Column("surprise", sa.Boolean, nullable=False, default=False),
+    sa.Column("ce_hours", sa.Float),
+    sa.Column("presenter", sa.String(200)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.ForeignKey("members.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_events_community_window", "community_id", "first_start_utc", "last_end_utc"),
+)
+
+cancelled_occurrences = sa.Table(
+    "cancelled_occurrences",
+    meta,
+    sa.Column("event_id", sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("original_start", sa.DateTime, primary_key=True),
+    sa.Column("cancelled_at", UTCDateTime, nullable=False),
+)
+
+outbox = outbox_table(meta)
+inbox = inbox_table(meta)
+
+EVENT_FIELDS = [
+    "kind", "title", "description", "starts_at", "ends_at", "timezone", "rrule", "location",
+    "online_url", "capacity", "rsvp_deadline", "visibility", "honoree_email", "surprise",
+    "ce_hours", "presenter", "status", "sequence",
+]
+
+
+def digest(token: str) -> str:
+    """Tokens are stored hashed: a leaked database row cannot be used to sign in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: the events service's queries and the outbox it writes to."""
+
+    conn: Connection
+    outbox: Outbox
+
+    def publish(self, envelope: Envelope) -> None:
+        self.outbox.add(self.conn, envelope)
+
+    # Communities and members
+
+    def community_by_slug(self, slug: str) -> Community | None:
+        row = self.conn.execute(sa.select(communities).where(communities.c.slug == slug)).first()
+        return Community(**row._mapping) if row else None
+
+    def community_by_id(self, community_id: str) -> Community | None:
+        row = self.conn.execute(
+            sa.select(communities).where(communities.c.id == community_id)
+        ).first()
+        return Community(**row._mapping) if row else None
+
+    def slug_taken(self, slug: str) -> bool:
+        return self.community_by_slug(slug) is not None
+
+    def add_community(self, community: Community) -> None:
+        self.conn.execute(communities.insert().values(**community.__dict__))
+
+    def communities_of(self, member_id: str) -> list[tuple[Community, str]]:
+        rows = self.conn.execute(
+            sa.select(communities, memberships.c.role)
+            .join(memberships, memberships.c.community_id == communities.c.id)
+            .where(memberships.c.member_id == member_id)
+            .order_by(communities.c.name)
+        ).all()
+        return [(Community(**_without(row, "role")), row.role) for row in rows]
+
+    def member_by_email(self, email: str) -> Member | None:
+        row = self.conn.execute(
+            sa.select(members.c.id, members.c.email, members.c.name, members.c.phone).where(
+                members.c.email == email.lower()
+            )
+        ).first()
+        return Member(**row._mapping) if row else None
+
+    def member_by_id(self, member_id: str) -> Member | None:
+        row = self.conn.execute(
+            sa.select(members.c.id, members.c.email, members.c.name, members.c.phone).where(
+                members.c.id == member_id
+            )
+        ).first()
+        return Member(**row._mapping) if row else None
+
+    def add_member(self, member: Member) -> None:
+        self.conn.execute(
+            members.insert().values(**{**member.__dict__, "email": member.email.lower()},
+                                    created_at=_now())
+        )
+
+    def update_member(self, member: Member) -> None:
+        self.conn.execute(
+            members.update()
+            .where(members.c.id == member.id)
+            .values(name=member.name, phone=member.phone)
+        )
+
+    def role_of(self, community_id: str, member_id: str | None) -> str | None:
+        if member_id is None:
+            return None
+        return self.conn.execute(
+            sa.select(memberships.c.role).where(
+                memberships.c.community_id == community_id,
+                memberships.c.member_id == member_id,
+            )
+        ).scalar()
+
+    def set_role(self, community_id: str, member_id: str, role: str) -> None:
+        updated = self.conn.execute(
+            memberships.update()
+            .where(
+                memberships.c.community_id == community_id,
+                memberships.c.member_id == member_id,
+            )
+            .values(role=role)
+        )
+        if updated.rowcount == 0:
+            self.conn.execute(
+                memberships.insert().values(
+                    community_id=community_id, member_id=member_id, role=role, created_at=_now()
+                )
+            )
+
+    def members_of(self, community_id: str) -> list[tuple[Member, str]]:
+        rows = self.conn.execute(
+            sa.select(members.c.id, members.c.email, members.c.name, members.c.phone,
+                      memberships.c.role)
+            .join(memberships, memberships.c.member_id == members.c.id)
+            .where(memberships.c.community_id == community_id)
+            .order_by(members.c.name)
+        ).all()
+        return [(Member(**_without(row, "role")), row.role) for row in rows]
+
+    # Tokens and sign-in links
+
+    def add_api_token(self, member_id: str, token: str) -> None:
+        self.conn.execute(
+            api_tokens.insert().values(
+                token_hash=digest(token), member_id=member_id, created_at=_now()
+            )
+        )
+
+    def member_for_api_token(self, token: str) -> str | None:
+        return self.conn.execute(
+            sa.select(api_tokens.c.member_id).where(api_tokens.c.token_hash == digest(token))
+        ).scalar()
+
+    def add_sign_in_link(
+        self, member_id: str, token: str, expires_at: datetime, next_url: str | None
+    ) -> None:
+        self.conn.execute(
+            sign_in_links.insert().values(
+                token_hash=digest(token),
+                member_id=member_id,
+                expires_at=expires_at,
+                next_url=next_url,
+            )
+        )
+
+    def peek_sign_in_link(self, token: str) -> Any:
+        return self.conn.execute(
+            sa.select(sign_in_links).where(sign_in_links.c.token_hash == digest(token))
+        ).first()
+
+    def use_sign_in_link(self, token: str, now: datetime) -> Any:
+        """Mark a valid link used and return it; None if unknown, used or expired.
+
+        The conditional UPDATE makes single use hold even when the link is opened twice at once.
+        """
+        used = self.conn.execute(
+            sign_in_links.update()
+            .where(
+                sign_in_links.c.token_hash == digest(token),
+                sign_in_links.c.used_at.is_(None),
+                sign_in_links.c.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        return self.peek_sign_in_link(token) if used.rowcount == 1 else None
+
+    # Events
+
+    def event(self, event_id: str, *, for_update: bool = False) -> Event | None:
+        query = sa.select(events).where(events.c.id == event_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return self._events_from_rows([row])[0]
+
+    def events_between(self, community_id: str, start: datetime, end: datetime) -> list[Event]:
+        rows = self.conn.execute(
+            sa.select(events)
+            .where(
+                events.c.community_id == community_id,
+                events.c.first_start_utc < end,
+                sa.or_(events.c.last_end_utc.is_(None), events.c.last_end_utc > start),
+            )
+            .order_by(events.c.first_start_utc)
+        ).all()
+        return self._events_from_rows(rows)
+
+    def add_event(self, event: Event, created_by: str | None) -> None:
+        now = _now()
+        self.conn.execute(
+            events.insert().values(
+                id=event.id,
+                community_id=event.community_id,
+                created_by=created_by,
+                created_at=now,
+                updated_at=now,
+                **_event_columns(event),
+            )
+        )
+        event.created_at = event.updated_at = now
+
+    def save_event(self, event: Event) -> None:
+        event.updated_at = _now()
+        self.conn.execute(
+            events.update()
+            .where(events.c.id == event.id)
+            .values(updated_at=event.updated_at, **_event_columns(event))
+        )
+
+    def cancel_occurrence(self, event_id: str, original_start: datetime) -> None:
+        self.conn.execute(
+            cancelled_occurrences.insert().values(
+                event_id=event_id, original_start=original_start, cancelled_at=_now()
+            )
+        )
+
+    def _events_from_rows(self, rows: list[Any]) -> list[Event]:
+        ids = [row.id for row in rows]
+        cancelled: dict[str, set[datetime]] = {event_id: set() for event_id in ids}
+        if ids:
+            for event_id, start in self.conn.execute(
+                sa.select(cancelled_occurrences.c.event_id, cancelled_occurrences.c.original_start)
+                .where(cancelled_occurrences.c.event_id.in_(ids))
+            ):
+                cancelled[event_id].add(start)
+        return [
+            Event(
+                id=row.id,
+                community_id=row.community_id,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                cancelled_occurrences=cancelled[row.id],
+                **{name: getattr(row, name) for name in EVENT_FIELDS},
+            )
+            for row in rows
+        ]
+
+
+def _event_columns(event: Event) -> dict[str, Any]:
+    return {
+        **{name: getattr(event, name) for name in EVENT_FIELDS},
+        "first_start_utc": event.first_start,
+        "last_end_utc": event.last_end,
+    }
+
+
+def _without(row: Any, *names: str) -> dict[str, Any]:
+    return {key: value for key, value in row._mapping.items() if key not in names}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Opens units of work on the events database."""
+
+    def __init__(self, engine: Engine, outbox: Outbox) -> None:
+        self.engine = engine
+        self.outbox = outbox
+
+    @contextmanager
+    def begin(self) -> Iterator[UnitOfWork]:
+        with self.engine.begin() as conn:
+            yield UnitOfWork(conn, self.outbox)

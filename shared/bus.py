@@ -1,0 +1,292 @@
+"""The message bus on kombu: topology, publishing with confirms, consuming with bounded retries.
+
+The same code runs against RabbitMQ and against kombu's in-process `memory://` transport, which
+`hearth dev` and the unit tests use. Retries and dead-lettering are done here, by republishing,
+rather than by broker features the memory transport lacks; the broker's own dead-lettering
+(quorum queues with a delivery limit) stays as the safety net for a consumer that dies mid-message.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import kombu
+from kombu.mixins import ConsumerMixin
+
+from shared.envelope import Envelope, MalformedMessage
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-hearth-attempt"
+MAX_ATTEMPTS = 5
+# Redeliveries the broker allows before it dead-letters on its own (a consumer crashing on it).
+DELIVERY_LIMIT = 10
+PUBLISH_TIMEOUT = 10.0
+
+Handler = Callable[[Envelope], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable queue of a consuming service, the message types bound to it, and its handler."""
+
+    queue: str
+    bindings: tuple[str, ...]
+    handle: Handler
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dead"
+
+
+class Topology:
+    """Names and declarations of the exchange and queues: the one place they are defined."""
+
+    def __init__(self, exchange: str = "hearth", queue_prefix: str = "") -> None:
+        self.exchange = kombu.Exchange(exchange, type="topic", durable=True)
+        self.queue_prefix = queue_prefix
+
+    def queue_name(self, service: str, purpose: str) -> str:
+        return f"{self.queue_prefix}{service}.{purpose}"
+
+    def work_queue(self, subscription: Subscription) -> kombu.Queue:
+        return kombu.Queue(
+            subscription.queue,
+            bindings=[
+                kombu.binding(self.exchange, routing_key=key) for key in subscription.bindings
+            ],
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": subscription.dead_letter_queue,
+            },
+        )
+
+    def dead_letter_queue(self, subscription: Subscription) -> kombu.Queue:
+        return kombu.Queue(
+            subscription.dead_letter_queue,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+
+    def declare(self, connection: kombu.Connection, subscriptions: Iterable[Subscription]) -> None:
+        channel = connection.default_channel
+        self.exchange(channel).declare()
+        for subscription in subscriptions:
+            self.dead_letter_queue(subscription)(channel).declare()
+            self.work_queue(subscription)(channel).declare()
+
+
+class Bus:
+    """Opens connections to the broker for one process; each thread uses its own connection."""
+
+    def __init__(self, url: str, topology: Topology) -> None:
+        self.url = url
+        self.topology = topology
+
+    @property
+    def in_process(self) -> bool:
+        return self.url.startswith("memory://")
+
+    def connection(self, *, heartbeat: int = 0) -> kombu.Connection:
+        if self.in_process:
+            return kombu.Connection(self.url, transport_options={"polling_interval": 0.05})
+        return kombu.Connection(
+            self.url,
+            heartbeat=heartbeat,
+            connect_timeout=5,
+            transport_options={"confirm_publish": True},
+        )
+
+    def publisher(self) -> BusPublisher:
+        return BusPublisher(self.connection(), self.topology.exchange)
+
+    def declare(self, subscriptions: Iterable[Subscription]) -> None:
+        with self.connection() as connection:
+            connection.ensure_connection(max_retries=3)
+            self.topology.declare(connection, subscriptions)
+
+    def ping(self) -> None:
+        """Raise if the broker cannot be reached (for readiness checks)."""
+        if self.in_process:
+            return
+        with self.connection() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+
+
+class BusPublisher:
+    """Publishes persistent JSON messages and waits for the broker's confirm.
+
+    It owns its connection and has no heartbeat, because it is used from threads that cannot
+    heartbeat while idle; a dead connection is noticed and reopened by `ensure` on the next publish.
+    """
+
+    def __init__(self, connection: kombu.Connection, exchange: kombu.Exchange) -> None:
+        self.connection = connection
+        self.exchange = exchange
+        self._producer: kombu.Producer | None = None
+
+    def publish(
+        self,
+        body: str,
+        *,
+        type: str,
+        message_id: str,
+        correlation_id: str,
+        routing_key: str | None = None,
+        exchange: kombu.Exchange | str | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
+        if self._producer is None:
+            self._producer = kombu.Producer(self.connection)
+        publish = self.connection.ensure(
+            self._producer,
+            self._producer.publish,
+            max_retries=3,
+            interval_start=0.5,
+            interval_step=1,
+        )
+        publish(
+            body,
+            exchange=self.exchange if exchange is None else exchange,
+            routing_key=type if routing_key is None else routing_key,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+            message_id=message_id,
+            type=type,
+            correlation_id=correlation_id,
+            headers=headers or {},
+            timeout=PUBLISH_TIMEOUT,
+        )
+
+    def close(self) -> None:
+        self.connection.release()
+
+
+def process(
+    message: kombu.Message,
+    subscription: Subscription,
+    publisher: BusPublisher,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> None:
+    """Handle one delivery; ack only after the handler's transaction committed.
+
+    A body that is not an envelope goes straight to the dead-letter queue. A handler that fails is
+    retried by republishing with a higher attempt count; after `max_attempts` the message is parked
+    in the dead-letter queue with the error, so it can neither block the queue nor loop forever.
+    """
+    headers = dict(message.headers or {})
+    attempt = int(headers.get(ATTEMPT_HEADER, 1))
+    try:
+        envelope = Envelope.from_json(message.body)
+    except MalformedMessage as error:
+        log.error("dead-lettering malformed message on %s: %s", subscription.queue, error)
+        _park(message, subscription, publisher, headers, f"malformed: {error}")
+        return
+    try:
+        subscription.handle(envelope)
+    except Exception as error:
+        if attempt >= max_attempts:
+            log.exception(
+                "dead-lettering %s %s after %d attempts", envelope.type, envelope.id, attempt
+            )
+            _park(message, subscription, publisher, headers, _describe(error))
+            return
+        log.warning(
+            "retrying %s %s (attempt %d of %d): %s",
+            envelope.type, envelope.id, attempt, max_attempts, error,
+        )
+        publisher.publish(
+            _text(message.body),
+            type=envelope.type,
+            message_id=envelope.id,
+            correlation_id=envelope.correlation_id,
+            exchange="",
+            routing_key=subscription.queue,
+            headers={**headers, ATTEMPT_HEADER: attempt + 1},
+        )
+        message.ack()
+        return
+    message.ack()
+
+
+def _park(
+    message: kombu.Message,
+    subscription: Subscription,
+    publisher: BusPublisher,
+    headers: dict[str, Any],
+    reason: str,
+) -> None:
+    properties = message.properties
+    publisher.publish(
+        _text(message.body),
+        type=str(properties.get("type") or "unknown"),
+        message_id=str(properties.get("message_id") or ""),
+        correlation_id=str(properties.get("correlation_id") or ""),
+        exchange="",
+        routing_key=subscription.dead_letter_queue,
+        headers={**headers, "x-hearth-error": reason[:2000], "x-hearth-queue": subscription.queue},
+    )
+    message.ack()
+
+
+def _describe(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def _text(body: bytes | str) -> str:
+    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+
+
+def drain(bus: Bus, subscription: Subscription, publisher: BusPublisher, limit: int = 10_000) -> int:
+    """Process what waits in a subscription's queue now, then return (tests and `flush`)."""
+    handled = 0
+    with bus.connection() as connection:
+        queue = bus.topology.work_queue(subscription)(connection.default_channel)
+        while handled < limit:
+            message = queue.get(no_ack=False, accept=["application/json"])
+            if message is None:
+                break
+            process(message, subscription, publisher)
+            handled += 1
+    return handled
+
+
+class ConsumerLoop(ConsumerMixin):
+    """Consumes a service's subscriptions until stopped, reconnecting after broker failures."""
+
+    def __init__(self, bus: Bus, subscriptions: list[Subscription], prefetch: int = 10) -> None:
+        self.bus = bus
+        self.subscriptions = subscriptions
+        self.prefetch = prefetch
+        # Heartbeats keep a quiet consumer's connection alive; ConsumerMixin checks them.
+        self.connection = bus.connection(heartbeat=30)
+        self.publisher = bus.publisher()
+
+    def get_consumers(self, Consumer, channel):  # type: ignore[no-untyped-def]  # noqa: N803
+        return [
+            Consumer(
+                queues=[self.bus.topology.work_queue(subscription)],
+                on_message=lambda message, s=subscription: process(message, s, self.publisher),
+                accept=["application/json"],
+                prefetch_count=self.prefetch,
+            )
+            for subscription in self.subscriptions
+        ]
+
+    def on_connection_error(self, exc, interval):  # type: ignore[no-untyped-def]
+        log.warning("broker connection lost (%s); reconnecting in %ss", exc, interval)
+
+    def stop(self) -> None:
+        self.should_stop = True
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.connection.release()

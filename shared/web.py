@@ -1,0 +1,230 @@
+"""Web plumbing every service shares: problem+json errors, JSON bodies, sessions, CSRF, health,
+readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, g, jsonify, render_template, request, session
+from jinja2 import ChoiceLoader, PackageLoader
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "hearth_session"
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error answered as RFC 9457 problem+json, with `errors` naming each bad field."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        errors: Mapping[str, Any] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.errors = dict(errors or {})
+        self.detail = detail
+
+
+def problem(
+    status: int, title: str, errors: Mapping[str, Any] | None = None, detail: str | None = None
+) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = dict(errors)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says how to send one.
+
+    Requiring the JSON media type also keeps cross-site HTML forms, which cannot send it, away from
+    the cookie-authenticated API.
+    """
+    if not request.is_json:
+        raise ApiError(400, "Send the body as JSON with Content-Type: application/json.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return data
+
+
+def is_api_request() -> bool:
+    return "/api/" in request.path or request.accept_mimetypes.best == "application/json"
+
+
+def correlation_id() -> str:
+    """The id that ties one request to every message it causes (taken from the caller if given)."""
+    return g.get("correlation_id") or str(uuid.uuid4())
+
+
+def configure_sessions(app: Flask, secret_key: str, base_url: str) -> CSRFProtect:
+    """One signed session cookie, valid for all three services on the shared origin."""
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=base_url.startswith("https://"),
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 30,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    app.context_processor(lambda: {"signed_in": "member_id" in session})
+    return CSRFProtect(app)
+
+
+def use_shared_templates(app: Flask) -> None:
+    """The service's own templates first, then the shared layout and error pages."""
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("shared", "templates")])  # type: ignore[list-item]
+
+
+class Metrics:
+    """Prometheus metrics of one service, in a registry of its own (several apps share a process
+    in `hearth dev`)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hearth_http_requests",
+            "HTTP requests answered",
+            ["service", "method", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hearth_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["service", "endpoint"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "hearth_outbox_backlog", "Messages written but not yet published", ["service"],
+            registry=self.registry,
+        )
+        self.outbox_age = Gauge(
+            "hearth_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished message",
+            ["service"],
+            registry=self.registry,
+        )
+        self.service = service
+
+
+def install(
+    app: Flask,
+    *,
+    service: str,
+    prefix: str,
+    engine: Engine,
+    ping_broker: Callable[[], None],
+    outbox_backlog: Callable[[sa.engine.Connection], tuple[int, datetime | None]],
+) -> None:
+    """Error handlers, request metrics and the `healthz`, `readyz` and `metrics` endpoints."""
+    metrics = Metrics(service)
+    ops = Blueprint(f"{service}_ops", __name__)
+
+    @ops.get(f"{prefix}healthz")
+    def healthz() -> Any:
+        return {"status": "ok", "service": service}
+
+    @ops.get(f"{prefix}readyz")
+    def readyz() -> Any:
+        checks: dict[str, str] = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:  # readiness reports every failure rather than raising
+            checks["database"] = f"unreachable: {type(error).__name__}"
+        try:
+            ping_broker()
+            checks["broker"] = "ok"
+        except Exception as error:
+            checks["broker"] = f"unreachable: {type(error).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        body = {"status": "ready" if ready else "unavailable", "service": service, **checks}
+        return body, 200 if ready else 503
+
+    @ops.get(f"{prefix}metrics")
+    def metrics_endpoint() -> Response:
+        try:
+            with engine.connect() as conn:
+                backlog, oldest = outbox_backlog(conn)
+            metrics.outbox_backlog.labels(service).set(backlog)
+            age = (datetime.now(UTC) - _aware(oldest)).total_seconds() if oldest else 0
+            metrics.outbox_age.labels(service).set(age)
+        except Exception:
+            log.exception("could not read the outbox backlog")
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    app.register_blueprint(ops)
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Correlation-ID", "")
+        g.correlation_id = incoming if _is_uuid(incoming) else str(uuid.uuid4())
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.requests.labels(service, request.method, endpoint, response.status_code).inc()
+        metrics.latency.labels(service, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return problem(error.status, error.title, error.errors, error.detail)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError) -> Any:
+        message = "This form has expired or was sent from another site. Reload the page and try again."
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Any:
+        if is_api_request():
+            return problem(error.code or 500, error.name, detail=error.description)
+        return (
+            render_template("error.html", status=error.code, message=error.description),
+            error.code or 500,
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for what we stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
