@@ -1,4 +1,4 @@
-"""Composition root of the rsvps service."""
+"""Composition root of the rsvps service: its store, subscriptions, web app and runtime parts."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.rsvps import store
-from shared.bus import Bus
+from services.rsvps import handlers, store
+from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
 from shared.outbox import Outbox
-from shared.runtime import Service
+from shared.runtime import Service, transactional
 from shared.web import configure_sessions, install, use_shared_templates
 
 NAME = "rsvps"
@@ -20,8 +20,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def service(config: Config) -> Service:
+    """The parts the web app, the worker and `hearth dev` share; the rsvps service learns the
+    events it takes RSVPs for from the events service's messages."""
     engine = make_engine(config.database_url(NAME))
-    return Service(name=NAME, engine=engine, outbox=Outbox(store.outbox), migrations=MIGRATIONS)
+    outbox = Outbox(store.outbox)
+    rsvps_store = store.Store(engine, outbox)
+    topology = Topology(config.exchange, config.queue_prefix)
+    events = Subscription(
+        queue=topology.queue_name(NAME, "events"),
+        bindings=handlers.EVENT_MESSAGES,
+        handle=transactional(rsvps_store.begin, store.inbox, "rsvps.events", handlers.HANDLERS),
+    )
+    return Service(
+        name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[events]
+    )
 
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:

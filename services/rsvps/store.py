@@ -1,32 +1,145 @@
-"""Persistence of the rsvps service: its tables and the unit of work with the outbox."""
+"""Persistence of the rsvps service: its tables, queries and the unit of work with the outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import metadata
+from services.rsvps.model import Event
+from shared.db import UTCDateTime, metadata
 from shared.envelope import Envelope
 from shared.outbox import Outbox, inbox_table, outbox_table
 
 meta = metadata()
+
+# The read model of events, fed only by the events service's messages.
+events = sa.Table(
+    "events",
+    meta,
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("community_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("capacity", sa.Integer),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("visibility", sa.String(20), nullable=False),
+    # What the organizer chose (wall-clock times in an IANA zone) and the instants they mean.
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("local_start", sa.DateTime, nullable=False),
+    sa.Column("local_end", sa.DateTime, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("rrule", sa.String(500)),
+    sa.Column("rsvp_deadline", UTCDateTime),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+cancelled_occurrences = sa.Table(
+    "cancelled_occurrences",
+    meta,
+    sa.Column("event_id", sa.ForeignKey("events.event_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("original_start", sa.DateTime, primary_key=True),
+)
+
 outbox = outbox_table(meta)
 inbox = inbox_table(meta)
+
+EVENT_COLUMNS = [
+    "community_id",
+    "kind",
+    "title",
+    "capacity",
+    "status",
+    "visibility",
+    "timezone",
+    "local_start",
+    "local_end",
+    "starts_at",
+    "ends_at",
+    "rrule",
+    "rsvp_deadline",
+    "sequence",
+    "updated_at",
+]
 
 
 @dataclass
 class UnitOfWork:
+    """One transaction: the rsvps service's queries and the outbox it writes to."""
+
     conn: Connection
     outbox: Outbox
 
     def publish(self, envelope: Envelope) -> None:
         self.outbox.add(self.conn, envelope)
 
+    # The read model of events
+
+    def event(self, event_id: str) -> Event | None:
+        row = self.conn.execute(sa.select(events).where(events.c.event_id == event_id)).first()
+        if row is None:
+            return None
+        starts = self.conn.execute(
+            sa.select(cancelled_occurrences.c.original_start).where(
+                cancelled_occurrences.c.event_id == event_id
+            )
+        ).scalars()
+        return Event(
+            id=row.event_id,
+            cancelled_occurrences=frozenset(starts),
+            **{name: getattr(row, name) for name in EVENT_COLUMNS},
+        )
+
+    def record_event(self, event: Event) -> bool:
+        """Store `event` unless we already hold the same or a later sequence of it; True if stored.
+
+        The sequence check is part of the upsert itself, so two consumers handling two states of
+        one event at once cannot interleave and leave the older one in place; on PostgreSQL the
+        upsert also locks the row, which keeps the cancelled occurrences in step with it.
+        """
+        values = {name: getattr(event, name) for name in EVENT_COLUMNS}
+        insert = _insert(self.conn, events).values(event_id=event.id, **values)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[events.c.event_id],
+            set_={name: insert.excluded[name] for name in EVENT_COLUMNS},
+            where=events.c.sequence < insert.excluded.sequence,
+        )
+        if self.conn.execute(upsert).rowcount == 0:
+            return False
+        self.conn.execute(
+            cancelled_occurrences.delete().where(cancelled_occurrences.c.event_id == event.id)
+        )
+        if event.cancelled_occurrences:
+            self.conn.execute(
+                cancelled_occurrences.insert(),
+                [
+                    {"event_id": event.id, "original_start": start}
+                    for start in sorted(event.cancelled_occurrences)
+                ],
+            )
+        return True
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT that can take ON CONFLICT, in the dialect of the connection."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
+
 
 class Store:
+    """Opens units of work on the rsvps database."""
+
     def __init__(self, engine: Engine, outbox: Outbox) -> None:
         self.engine = engine
         self.outbox = outbox

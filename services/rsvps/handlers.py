@@ -1,0 +1,82 @@
+"""Reactions of the rsvps service to the events service's messages: its read model of events.
+
+Every event message carries the event's whole new state, so one handler serves them all. It reads
+only the fields this service needs and ignores the rest, and it keeps a state only if its
+`sequence` is higher than the one stored, so redelivered or reordered messages never roll an
+event back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from services.rsvps.model import Event
+from services.rsvps.store import UnitOfWork
+from shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+EVENT_MESSAGES = (
+    "events.event_scheduled",
+    "events.event_updated",
+    "events.event_cancelled",
+    "events.occurrence_cancelled",
+)
+
+
+def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
+    event = event_from_state(envelope.payload["event"], envelope.occurred_at)
+    if not uow.record_event(event):
+        log.info(
+            "kept the newer state of event %s: %s carries sequence %d",
+            event.id,
+            envelope.type,
+            event.sequence,
+        )
+
+
+def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
+    """The rsvps view of an `event` payload; `occurred_at` stands in for a missing `updated_at`."""
+    deadline = state.get("rsvp_deadline")
+    updated_at = state.get("updated_at")
+    return Event(
+        id=state["id"],
+        community_id=state["community"]["id"],
+        kind=state["kind"],
+        title=state["title"],
+        capacity=state.get("capacity"),
+        status=state["status"],
+        visibility=state["visibility"],
+        timezone=state["timezone"],
+        local_start=_local(state["local_start"]),
+        local_end=_local(state["local_end"]),
+        starts_at=_instant(state["starts_at"]),
+        ends_at=_instant(state["ends_at"]),
+        rrule=state.get("rrule") or None,
+        rsvp_deadline=_instant(deadline) if deadline else None,
+        sequence=int(state["sequence"]),
+        updated_at=_instant(updated_at) if updated_at else occurred_at,
+        cancelled_occurrences=frozenset(
+            _local(start) for start in state.get("cancelled_occurrences") or ()
+        ),
+    )
+
+
+def _local(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is not None:
+        raise ValueError(f"expected a local wall time without offset, got {text!r}")
+    return value
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"expected an instant with a UTC offset, got {text!r}")
+    return value
+
+
+HANDLERS = {message_type: record_event for message_type in EVENT_MESSAGES}
