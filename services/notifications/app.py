@@ -1,4 +1,5 @@
-"""Composition root of the notifications service."""
+"""Composition root of the notifications service: its store, subscriptions, web app and runtime
+parts."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notifications import store
-from shared.bus import Bus
+from services.notifications import handlers, store
+from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
 from shared.outbox import Outbox
-from shared.runtime import Service
+from shared.runtime import Service, transactional
 from shared.web import configure_sessions, install, use_shared_templates
 
 NAME = "notifications"
@@ -20,8 +21,22 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def service(config: Config) -> Service:
+    """The parts the web app, the worker and `hearth dev` share; the notifications service learns
+    communities and members, with their contact details, from the events service's messages."""
     engine = make_engine(config.database_url(NAME))
-    return Service(name=NAME, engine=engine, outbox=Outbox(store.outbox), migrations=MIGRATIONS)
+    outbox = Outbox(store.outbox)
+    notifications_store = store.Store(engine, outbox)
+    topology = Topology(config.exchange, config.queue_prefix)
+    events = Subscription(
+        queue=topology.queue_name(NAME, "events"),
+        bindings=tuple(handlers.HANDLERS),
+        handle=transactional(
+            notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
+        ),
+    )
+    return Service(
+        name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[events]
+    )
 
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:

@@ -1,32 +1,154 @@
-"""Persistence of the notifications service: its tables and the unit of work with the outbox."""
+"""Persistence of the notifications service: its tables, queries and the unit of work with the
+outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import metadata
+from services.notifications.model import Community, Member
+from shared.db import UTCDateTime, metadata
 from shared.envelope import Envelope
 from shared.outbox import Outbox, inbox_table, outbox_table
 
 meta = metadata()
+
+# The read model of communities and members, fed only by the events service's messages. Each
+# row's `updated_at` is when the events service announced the state it holds (the message's
+# `occurred_at`), so a late, older message cannot overwrite a newer one.
+communities = sa.Table(
+    "communities",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("slug", sa.String(60), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+members = sa.Table(
+    "members",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    # Not unique here: the events service owns that rule, and a read model must not refuse a fact.
+    sa.Column("email", sa.String(320), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    meta,
+    sa.Column("community_id", sa.ForeignKey("communities.id"), primary_key=True),
+    sa.Column("member_id", sa.ForeignKey("members.id"), primary_key=True, index=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
 
 @dataclass
 class UnitOfWork:
+    """One transaction: the notifications service's queries and the outbox it writes to."""
+
     conn: Connection
     outbox: Outbox
 
     def publish(self, envelope: Envelope) -> None:
         self.outbox.add(self.conn, envelope)
 
+    # The read model of communities and members
+
+    def community(self, community_id: str) -> Community | None:
+        row = self.conn.execute(
+            sa.select(
+                communities.c.id, communities.c.slug, communities.c.name, communities.c.timezone
+            ).where(communities.c.id == community_id)
+        ).first()
+        return Community(**row._mapping) if row else None
+
+    def member(self, member_id: str) -> Member | None:
+        row = self.conn.execute(
+            sa.select(members.c.id, members.c.email, members.c.name, members.c.phone).where(
+                members.c.id == member_id
+            )
+        ).first()
+        return Member(**row._mapping) if row else None
+
+    def roles_of(self, member_id: str) -> dict[str, str]:
+        """The member's role in each community they belong to, by community id."""
+        rows = self.conn.execute(
+            sa.select(memberships.c.community_id, memberships.c.role).where(
+                memberships.c.member_id == member_id
+            )
+        )
+        return {community_id: role for community_id, role in rows}
+
+    def members_of(self, community_id: str) -> list[tuple[Member, str]]:
+        rows = self.conn.execute(
+            sa.select(
+                members.c.id, members.c.email, members.c.name, members.c.phone, memberships.c.role
+            )
+            .join(memberships, memberships.c.member_id == members.c.id)
+            .where(memberships.c.community_id == community_id)
+            .order_by(members.c.name, members.c.id)
+        ).all()
+        return [(Member(row.id, row.email, row.name, row.phone), row.role) for row in rows]
+
+    def record_community(self, community: Community, as_of: datetime) -> bool:
+        """Store the community's state announced at `as_of`, unless a newer one is stored."""
+        values = {"slug": community.slug, "name": community.name, "timezone": community.timezone}
+        return self._record(communities, {"id": community.id}, values, as_of)
+
+    def record_member(self, member: Member, as_of: datetime) -> bool:
+        """Store the member's contact details announced at `as_of`, unless newer ones are stored."""
+        values = {"email": member.email, "name": member.name, "phone": member.phone}
+        return self._record(members, {"id": member.id}, values, as_of)
+
+    def record_membership(
+        self, community_id: str, member_id: str, role: str, as_of: datetime
+    ) -> bool:
+        """Store the member's role announced at `as_of`, unless a newer one is stored."""
+        key = {"community_id": community_id, "member_id": member_id}
+        return self._record(memberships, key, {"role": role}, as_of)
+
+    def _record(
+        self, table: sa.Table, key: dict[str, Any], values: dict[str, Any], as_of: datetime
+    ) -> bool:
+        # The age check is part of the upsert, so concurrent consumers cannot interleave
+        # between reading the stored state and writing theirs.
+        insert = _insert(self.conn, table).values(**key, **values, updated_at=as_of)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            set_={name: insert.excluded[name] for name in [*values, "updated_at"]},
+            where=table.c.updated_at <= insert.excluded.updated_at,
+        )
+        return bool(self.conn.execute(upsert).rowcount == 1)
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT that can take ON CONFLICT, in the dialect of the connection."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
+
 
 class Store:
+    """Opens units of work on the notifications database."""
+
     def __init__(self, engine: Engine, outbox: Outbox) -> None:
         self.engine = engine
         self.outbox = outbox
