@@ -23,6 +23,7 @@ from services.events.model import (
     zone,
 )
 from services.events.operations import Conflict, Context, Forbidden, NotFound
+from shared.openapi import Operation, document
 from shared.web import ApiError, correlation_id, json_body
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
@@ -369,3 +370,31 @@ def list_occurrences(slug: str) -> Any:
             )
     items.sort(key=lambda item: (datetime.fromisoformat(item["starts_at"]), item["event_id"]))
     return {"occurrences": items}
+
+
+OPERATIONS = [
+    Operation("post", "/api/communities", "Create a community; the caller becomes its organizer",
+              201, CommunityInput, (400, 401, 409, 422)),
+    Operation("get", "/api/communities/{slug}", "A community, with its feed and webcal URLs",
+              errors=(404,)),
+    Operation("post", "/api/communities/{slug}/members", "Invite a member or change their role "
+              "(organizers only)", 201, MemberInput, (400, 401, 403, 404, 422)),
+    Operation("post", "/api/communities/{slug}/events", "Schedule an event or series "
+              "(organizers only); times are local wall-clock times in `timezone`",
+              201, EventInput, (400, 401, 403, 404, 422)),
+    Operation("get", "/api/communities/{slug}/occurrences", "Occurrences in a date range, "
+              "series expanded", errors=(404, 422),
+              query={"start": "first local date", "end": "last local date (inclusive)"}),
+    Operation("get", "/api/events/{event_id}", "An event, with its sequence and status",
+              errors=(404,)),
+    Operation("patch", "/api/events/{event_id}", "Change any fields of an event (organizers only)",
+              200, EventInput, (400, 401, 403, 404, 409, 422)),
+    Operation("post", "/api/events/{event_id}/cancel", "Cancel a whole event or series, or one "
+              "occurrence by its original local start", 200, CancelInput, (400, 401, 403, 404, 422)),
+]
+
+
+def openapi_document() -> dict[str, Any]:
+    return document(
+        "Hearth events service", "/", OPERATIONS, {LocalDateTime: ("string", "local-date-time")}
+    )

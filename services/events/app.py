@@ -10,6 +10,7 @@ from services.events import api, auth, pages, store
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import make_engine
+from shared.openapi import blueprint as openapi_blueprint
 from shared.outbox import Outbox
 from shared.runtime import Service
 from shared.web import configure_sessions, install, use_shared_templates
@@ -35,6 +36,7 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     app.extensions["hearth.service"] = parts
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
+    app.register_blueprint(openapi_blueprint(NAME, "/", api.openapi_document))
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     install(

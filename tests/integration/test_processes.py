@@ -1,0 +1,260 @@
+"""The `hearth` commands as real processes on RabbitMQ and PostgreSQL, watched with plain pika."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pika
+import pytest
+import requests
+import sqlalchemy as sa
+
+from shared.bus import Topology
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+HEARTH = [sys.executable, "-m", "hearth.cli"]
+SERVICE_QUEUES = ("rsvps.events", "notifications.events", "dev.console")
+
+
+def pika_parameters(amqp_url: str) -> pika.URLParameters:
+    # kombu writes the default virtual host as "//", pika as "/%2F".
+    if amqp_url.endswith("//"):
+        amqp_url = amqp_url[:-1] + "%2F"
+    return pika.URLParameters(amqp_url)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def environment(tmp_path, postgres_server, amqp_url) -> Iterator[dict[str, str]]:
+    """Fresh databases for the three services and the real broker, as the contract's variables."""
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "HEARTH_DATA": str(tmp_path / "var"),
+        "HEARTH_SECRET_KEY": "test-secret-" + run,
+        "AMQP_URL": amqp_url,
+        "HEARTH_DEV_TOKEN": "dev-token-" + run,
+    }
+    names = []
+    with admin.connect() as conn:
+        for service in ("events", "rsvps", "notifications"):
+            name = f"hearth_proc_{service}_{run}"
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            env[f"{service.upper()}_DATABASE_URL"] = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+            names.append(name)
+    yield env
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    _delete_queues(amqp_url)
+
+
+def _delete_queues(amqp_url: str) -> None:
+    # These tests use the deployment's own queue names; leave the broker as they found it.
+    connection = pika.BlockingConnection(pika_parameters(amqp_url))
+    channel = connection.channel()
+    for name in SERVICE_QUEUES:
+        for queue in (name, f"{name}.dead"):
+            channel.queue_delete(queue)
+    connection.close()
+
+
+class Watcher:
+    """An exclusive queue bound to the `hearth` exchange, read as any AMQP client would."""
+
+    def __init__(self, amqp_url: str, binding: str) -> None:
+        self.connection = pika.BlockingConnection(pika_parameters(amqp_url))
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare("hearth", exchange_type="topic", durable=True)
+        self.queue = self.channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.channel.queue_bind(self.queue, "hearth", routing_key=binding)
+        self.received: list = []
+
+    def collect(self, until, deadline: float = 20.0) -> list:
+        """(properties, body) of every message so far, reading until `until(received)` holds."""
+        stop = time.monotonic() + deadline
+        while not until(self.received) and time.monotonic() < stop:
+            method, properties, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                self.connection.sleep(0.05)
+                continue
+            self.received.append((properties, json.loads(body)))
+        return self.received
+
+
+@contextmanager
+def watching(amqp_url: str, binding: str = "events.#") -> Iterator[Watcher]:
+    watcher = Watcher(amqp_url, binding)
+    try:
+        yield watcher
+    finally:
+        watcher.connection.close()
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{' '.join(args)} exited early:\n{proc.stdout.read()}")
+            try:
+                if requests.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{ready_url} did not answer within 30 s")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def check_envelope(properties, body) -> None:
+    assert properties.content_type == "application/json"
+    assert properties.delivery_mode == 2
+    assert properties.message_id == body["id"]
+    assert properties.type == body["type"]
+    assert body["producer"] == "events"
+    assert body["version"] == 1
+    assert body["occurred_at"].endswith("Z")
+    uuid.UUID(body["correlation_id"])
+    assert isinstance(body["payload"], dict)
+
+
+def test_hearth_dev_on_rabbitmq_and_postgres_publishes_every_change(environment, amqp_url):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**environment, "HEARTH_PORT": str(port), "HEARTH_DEMO": "1"}
+    auth = {"Authorization": f"Bearer {env['HEARTH_DEV_TOKEN']}"}
+    with watching(amqp_url) as seen, process([*HEARTH, "dev"], env, f"{base}/healthz"):
+        for prefix in ("/", "/rsvps/", "/notifications/"):
+            ready = requests.get(f"{base}{prefix}readyz", timeout=5).json()
+            assert ready == {**ready, "status": "ready", "broker": "ok", "database": "ok"}
+        demo = requests.get(f"{base}/api/communities/riverside", headers=auth, timeout=5)
+        assert demo.status_code == 200
+        community = requests.post(
+            f"{base}/api/communities", headers=auth, timeout=5,
+            json={"name": "Harbor Peer Network", "timezone": "America/Los_Angeles"},
+        ).json()
+        event = requests.post(
+            f"{base}/api/communities/{community['slug']}/events", headers=auth, timeout=5,
+            json={"kind": "consult_group", "title": "Consult", "starts_at": "2027-01-07T12:00",
+                  "ends_at": "2027-01-07T13:00", "rrule": "FREQ=WEEKLY;BYDAY=TH"},
+        ).json()
+        requests.patch(
+            f"{base}/api/events/{event['id']}", json={"capacity": 8}, headers=auth, timeout=5
+        ).raise_for_status()
+        requests.post(
+            f"{base}/api/events/{event['id']}/cancel", json={"occurrence": "2027-01-14T12:00"},
+            headers=auth, timeout=5,
+        ).raise_for_status()
+        requests.post(
+            f"{base}/api/events/{event['id']}/cancel", json={}, headers=auth, timeout=5
+        ).raise_for_status()
+
+        def mine(messages):
+            return [
+                body for _, body in messages
+                if body["payload"].get("event", {}).get("id") == event["id"]
+            ]
+
+        messages = seen.collect(lambda received: len(mine(received)) >= 4)
+        for properties, body in messages:
+            check_envelope(properties, body)
+        assert [m["type"] for m in mine(messages)] == [
+            "events.event_scheduled", "events.event_updated",
+            "events.occurrence_cancelled", "events.event_cancelled",
+        ]
+        assert [m["payload"]["event"]["sequence"] for m in mine(messages)] == [0, 1, 2, 3]
+        types = {body["type"] for _, body in messages}
+        # The demo community was seeded through the same outbox.
+        assert {"events.community_created", "events.member_added"} <= types
+
+
+def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environment, amqp_url):
+    env = environment
+    migrated = subprocess.run([*HEARTH, "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr
+    declared = subprocess.run([*HEARTH, "topology"], env=env, capture_output=True, text=True)
+    assert declared.returncode == 0, declared.stderr
+    assert "rsvps.events" in declared.stdout
+    connection = pika.BlockingConnection(pika_parameters(amqp_url))
+    channel = connection.channel()
+    for queue in ("rsvps.events", "rsvps.events.dead", "notifications.events"):
+        channel.queue_declare(queue, passive=True)  # raises if the queue does not exist
+    connection.close()
+
+    token = subprocess.run(
+        [*HEARTH, "token", "admin@example.org"], env=env, capture_output=True, text=True
+    )
+    assert token.returncode == 0, token.stderr
+    auth = {"Authorization": f"Bearer {token.stdout.strip()}"}
+    bad = subprocess.run([*HEARTH, "token", "not-an-email"], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert "EMAIL" in bad.stderr
+
+    port = free_port()
+    serve = [*HEARTH, "serve", "events", "--port", str(port), "--host", "127.0.0.1"]
+    with watching(amqp_url, "events.community_created") as seen, \
+            process(serve, env, f"http://127.0.0.1:{port}/healthz"):
+        created = requests.post(
+            f"http://127.0.0.1:{port}/api/communities", headers=auth, timeout=5,
+            json={"name": "Solo Practitioners", "timezone": "Europe/London"},
+        )
+        assert created.status_code == 201, created.text
+        # The web process only writes the outbox; nothing is published until a worker relays it.
+        assert seen.collect(lambda received: received, deadline=1.0) == []
+        worker = subprocess.Popen(
+            [*HEARTH, "worker", "events"], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            messages = seen.collect(lambda received: received)
+        finally:
+            worker.terminate()
+            worker.wait(10)
+            worker.stdout.close()
+        [(properties, body)] = messages
+        check_envelope(properties, body)
+        assert body["payload"]["community"]["slug"] == created.json()["slug"]
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "hearth_http_requests_total" in metrics
+
+
+def test_serve_and_worker_refuse_to_start_without_their_settings(environment):
+    env = {key: value for key, value in environment.items() if key != "HEARTH_SECRET_KEY"}
+    result = subprocess.run([*HEARTH, "worker", "events"], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "HEARTH_SECRET_KEY is not set" in result.stderr
+
+
+def test_the_topology_names_match_the_contract():
+    topology = Topology()
+    assert topology.exchange.name == "hearth"
+    assert topology.exchange.type == "topic"
+    assert topology.queue_name("rsvps", "events") == "rsvps.events"
