@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench lint format clean
+.PHONY: help run test bench lint format docs clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ lint: $(STAMP) ## ruff lint and format check, mypy
 format: $(STAMP) ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+docs: $(STAMP) ## regenerate docs/asyncapi.json from the message schemas
+	$(BIN)/hearth asyncapi > docs/asyncapi.json
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache

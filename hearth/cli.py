@@ -109,6 +109,17 @@ def topology() -> None:
 
 
 @main.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI document of every message the services publish."""
+    import json
+
+    from hearth.stack import catalogues
+    from shared.asyncapi import document
+
+    click.echo(json.dumps(document(catalogues()), indent=2, sort_keys=True))
+
+
+@main.command()
 @click.argument("email")
 @click.option("--name", help="the member's name, if the member is new")
 def token(email: str, name: str | None) -> None:

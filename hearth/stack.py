@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -23,6 +25,16 @@ MODULES: dict[str, ModuleType] = {
 }
 # Path prefixes of the shared origin (see the contract): the longest match wins, events is "/".
 PREFIXES = {"notifications": "/notifications/", "rsvps": "/rsvps/", "events": "/"}
+
+
+def catalogues() -> dict[str, Any]:
+    """What each service publishes: message type -> (version, payload schema)."""
+    found = {}
+    for name in MODULES:
+        # A service that publishes nothing (yet) has no messages module.
+        if importlib.util.find_spec(f"services.{name}.messages") is not None:
+            found[name] = importlib.import_module(f"services.{name}.messages").CATALOGUE
+    return found
 
 
 def bus_for(config: Config) -> Bus:
