@@ -133,7 +133,9 @@ class UnitOfWork:
             set_={name: insert.excluded[name] for name in [*values, "updated_at"]},
             where=table.c.updated_at <= insert.excluded.updated_at,
         )
-        return bool(self.conn.execute(upsert).rowcount == 1)
+        # RETURNING, not rowcount: SQLAlchemy 2.1 reports no rowcount for INSERT on PostgreSQL.
+        stored = self.conn.execute(upsert.returning(*table.primary_key.columns)).first()
+        return stored is not None
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:

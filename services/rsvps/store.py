@@ -111,7 +111,8 @@ class UnitOfWork:
             set_={name: insert.excluded[name] for name in EVENT_COLUMNS},
             where=events.c.sequence < insert.excluded.sequence,
         )
-        if self.conn.execute(upsert).rowcount == 0:
+        # RETURNING, not rowcount: SQLAlchemy 2.1 reports no rowcount for INSERT on PostgreSQL.
+        if self.conn.execute(upsert.returning(events.c.event_id)).first() is None:
             return False
         self.conn.execute(
             cancelled_occurrences.delete().where(cancelled_occurrences.c.event_id == event.id)
