@@ -1,0 +1,267 @@
+"""The rsvps service learns events only from the events service's messages, and keeps the newest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hearth.stack import Stack
+from services.events.store import outbox as events_outbox
+from services.rsvps.model import Event
+from services.rsvps.store import Store, inbox
+
+# shared.outbox.claim tests `rowcount`, which SQLAlchemy 2.1 no longer reports for an INSERT on
+# PostgreSQL, so there every message looks already handled and is dropped. Strict, so these turn
+# red the day claim is fixed (with RETURNING) and this mark must go.
+CLAIM_LOSES_MESSAGES_ON_POSTGRES = pytest.mark.xfail(
+    strict=True, reason="shared.outbox.claim relies on INSERT rowcount, -1 on PostgreSQL"
+)
+pytestmark = pytest.mark.parametrize(
+    "database",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.postgres, CLAIM_LOSES_MESSAGES_ON_POSTGRES]),
+    ],
+    indirect=True,
+)
+
+LUNCH = {
+    "kind": "peer_lunch",
+    "title": "Peer lunch",
+    "starts_at": "2026-12-03T12:00",
+    "ends_at": "2026-12-03T13:00",
+    "capacity": 6,
+}
+
+
+def schedule(client: Any, organizer: dict[str, str], community: dict[str, Any], **fields: Any):
+    response = client.post(
+        f"/api/communities/{community['slug']}/events", json={**LUNCH, **fields}, headers=organizer
+    )
+    assert response.status_code == 201, response.text
+    return response.json
+
+
+def known_event(stack: Stack, event_id: str) -> Event | None:
+    rsvps = stack.services["rsvps"]
+    with Store(rsvps.engine, rsvps.outbox).begin() as uow:
+        return uow.event(event_id)
+
+
+def sent_by_events(stack: Stack, type: str | None = None) -> list[Any]:
+    """The events service's outbox rows, oldest first (optionally of one message type)."""
+    query = sa.select(events_outbox).order_by(events_outbox.c.id)
+    if type is not None:
+        query = query.where(events_outbox.c.type == type)
+    with stack.services["events"].engine.connect() as conn:
+        return conn.execute(query).all()
+
+
+def publish(stack: Stack, body: str, *, message_id: str, type: str) -> None:
+    """Put a message on the bus the way the events service's relay does."""
+    publisher = stack.bus.publisher()
+    try:
+        publisher.publish(body, type=type, message_id=message_id, correlation_id=str(uuid.uuid4()))
+    finally:
+        publisher.close()
+
+
+def test_a_scheduled_event_is_learned_from_its_message(client, organizer, community, stack):
+    event = schedule(client, organizer, community, rsvp_deadline="2026-12-02T18:00")
+    assert known_event(stack, event["id"]) is None, "known before any message was delivered"
+
+    stack.flush()
+
+    known = known_event(stack, event["id"])
+    assert known is not None
+    assert known.community_id == community["id"]
+    assert (known.kind, known.title, known.capacity) == ("peer_lunch", "Peer lunch", 6)
+    assert (known.status, known.visibility, known.sequence) == ("scheduled", "community", 0)
+    assert known.timezone == "America/New_York"
+    assert known.local_start == datetime(2026, 12, 3, 12, 0)
+    assert known.local_end == datetime(2026, 12, 3, 13, 0)
+    assert known.starts_at == datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
+    assert known.ends_at == datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+    assert known.rsvp_deadline == datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
+    assert known.rrule is None
+    assert known.cancelled_occurrences == frozenset()
+    assert not known.cancelled
+
+
+def test_changes_reach_the_read_model(client, organizer, community, stack):
+    event = schedule(client, organizer, community)
+    stack.flush()
+
+    # Into summer time: the same wall-clock hour is a different UTC hour.
+    response = client.patch(
+        f"/api/events/{event['id']}",
+        json={"capacity": 10, "starts_at": "2027-07-01T12:30", "ends_at": "2027-07-01T14:00"},
+        headers=organizer,
+    )
+    assert response.status_code == 200, response.text
+    stack.flush()
+
+    known = known_event(stack, event["id"])
+    assert known is not None
+    assert (known.capacity, known.sequence) == (10, 1)
+    assert known.local_start == datetime(2027, 7, 1, 12, 30)
+    assert known.starts_at == datetime(2027, 7, 1, 16, 30, tzinfo=UTC)
+    assert known.ends_at == datetime(2027, 7, 1, 18, 0, tzinfo=UTC)
+
+    response = client.patch(
+        f"/api/events/{event['id']}", json={"capacity": None}, headers=organizer
+    )
+    assert response.status_code == 200, response.text
+    stack.flush()
+    known = known_event(stack, event["id"])
+    assert known is not None
+    assert (known.capacity, known.sequence) == (None, 2), "no limit any more"
+
+
+def test_cancelled_occurrences_of_a_series(client, organizer, community, stack):
+    series = schedule(client, organizer, community, rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6")
+    for occurrence in ("2026-12-10T12:00", "2026-12-24T12:00"):
+        response = client.post(
+            f"/api/events/{series['id']}/cancel", json={"occurrence": occurrence}, headers=organizer
+        )
+        assert response.status_code == 200, response.text
+    stack.flush()
+
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert known.rrule == "FREQ=WEEKLY;BYDAY=TH;COUNT=6"
+    assert known.cancelled_occurrences == {datetime(2026, 12, 10, 12), datetime(2026, 12, 24, 12)}
+    assert (known.status, known.sequence) == ("scheduled", 2)
+    assert known.occurrence_cancelled(datetime(2026, 12, 10, 12))
+    assert not known.occurrence_cancelled(datetime(2026, 12, 17, 12))
+
+
+def test_a_cancelled_event_is_known_as_cancelled(client, organizer, community, stack):
+    series = schedule(client, organizer, community, rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6")
+    client.post(
+        f"/api/events/{series['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
+        headers=organizer,
+    )  # fmt: skip
+    response = client.post(f"/api/events/{series['id']}/cancel", json={}, headers=organizer)
+    assert response.status_code == 200, response.text
+    stack.flush()
+
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert (known.status, known.sequence) == ("cancelled", 2)
+    assert known.cancelled
+    assert known.cancelled_occurrences == {datetime(2026, 12, 10, 12)}
+    assert known.occurrence_cancelled(datetime(2026, 12, 17, 12)), "the whole series is off"
+
+
+def test_a_redelivered_message_changes_nothing(client, organizer, community, stack, caplog):
+    event = schedule(client, organizer, community)
+    client.patch(f"/api/events/{event['id']}", json={"capacity": 10}, headers=organizer)
+    stack.flush()
+    before = known_event(stack, event["id"])
+    assert before is not None
+    assert (before.capacity, before.sequence) == (10, 1)
+    scheduled = sent_by_events(stack, "events.event_scheduled")[-1]
+
+    caplog.set_level(logging.INFO, logger="shared.runtime")
+    publish(stack, scheduled.body, message_id=scheduled.message_id, type=scheduled.type)
+    assert stack.flush() == 1
+
+    assert known_event(stack, event["id"]) == before
+    assert f"rsvps.events already handled events.event_scheduled {scheduled.message_id}" in (
+        caplog.text
+    ), "the inbox, not luck, must have absorbed the duplicate"
+    with stack.services["rsvps"].engine.connect() as conn:
+        claims = conn.execute(
+            sa.select(sa.func.count()).where(inbox.c.message_id == scheduled.message_id)
+        ).scalar()
+    assert claims == 1
+
+
+def test_an_older_state_arriving_late_does_not_roll_back(client, organizer, community, stack):
+    series = schedule(client, organizer, community, rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6")
+    client.patch(f"/api/events/{series['id']}", json={"capacity": 10}, headers=organizer)
+    client.post(
+        f"/api/events/{series['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
+        headers=organizer,
+    )  # fmt: skip
+    client.post(f"/api/events/{series['id']}/cancel", json={}, headers=organizer)
+    sent = [row for row in sent_by_events(stack) if row.type.startswith("events.event")]
+    sent += sent_by_events(stack, "events.occurrence_cancelled")
+    assert len(sent) == 4
+
+    # Newest first: each older state must be refused, whatever the inbox says.
+    for row in sorted(sent, key=lambda row: row.id, reverse=True):
+        publish(stack, row.body, message_id=row.message_id, type=row.type)
+    stack.flush()
+
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert (known.status, known.sequence, known.capacity) == ("cancelled", 3, 10)
+    assert known.cancelled_occurrences == {datetime(2026, 12, 10, 12)}
+
+
+def test_an_old_state_under_a_new_message_id_does_not_roll_back(
+    client, organizer, community, stack
+):
+    event = schedule(client, organizer, community)
+    client.patch(f"/api/events/{event['id']}", json={"capacity": 10}, headers=organizer)
+    stack.flush()
+    scheduled = sent_by_events(stack, "events.event_scheduled")[-1]
+    envelope = json.loads(scheduled.body)
+    envelope["id"] = str(uuid.uuid4())
+
+    publish(stack, json.dumps(envelope), message_id=envelope["id"], type=scheduled.type)
+    assert stack.flush() == 1
+
+    known = known_event(stack, event["id"])
+    assert known is not None
+    assert (known.capacity, known.sequence) == (10, 1)
+
+
+def test_unknown_fields_are_ignored_and_optional_ones_may_be_missing(stack):
+    event_id = str(uuid.uuid4())
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "type": "events.event_scheduled",
+        "version": 1,
+        "occurred_at": "2026-11-20T09:30:00Z",
+        "producer": "events",
+        "correlation_id": str(uuid.uuid4()),
+        "payload": {
+            "event": {
+                "id": event_id,
+                "community": {"id": "c-1", "mascot": "heron"},
+                "kind": "social",
+                "title": "Picnic",
+                "local_start": "2027-06-05T11:00:00",
+                "local_end": "2027-06-05T15:00:00",
+                "timezone": "Europe/Berlin",
+                "starts_at": "2027-06-05T11:00:00+02:00",
+                "ends_at": "2027-06-05T15:00:00+02:00",
+                "visibility": "public",
+                "status": "scheduled",
+                "sequence": 0,
+                "weather": {"forecast": "sunny"},
+            },
+            "note": "a field added by a later version",
+        },
+        "trace": "unknown envelope fields are ignored too",
+    }
+    publish(stack, json.dumps(envelope), message_id=envelope["id"], type=envelope["type"])
+    stack.flush()
+
+    known = known_event(stack, event_id)
+    assert known is not None
+    assert (known.title, known.capacity, known.rrule, known.rsvp_deadline) == (
+        "Picnic", None, None, None,
+    )  # fmt: skip
+    assert known.starts_at == datetime(2027, 6, 5, 9, 0, tzinfo=UTC)
+    assert known.updated_at == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    assert known.cancelled_occurrences == frozenset()
