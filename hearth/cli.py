@@ -105,7 +105,9 @@ def topology() -> None:
     stack = Stack(_config())
     stack.declare()
     names = [sub.queue for sub in stack.subscriptions]
-    click.echo(f"declared exchange {stack.bus.topology.exchange.name} and queues: {', '.join(names)}")
+    click.echo(
+        f"declared exchange {stack.bus.topology.exchange.name} and queues: {', '.join(names)}"
+    )
 
 
 @main.command()

@@ -44,7 +44,11 @@ def run(config: Config) -> None:
         )
     try:
         run_simple(
-            "127.0.0.1", config.port, stack.wsgi(), threaded=True, use_reloader=False,
+            "127.0.0.1",
+            config.port,
+            stack.wsgi(),
+            threaded=True,
+            use_reloader=False,
         )
     finally:
         printer.stop()

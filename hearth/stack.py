@@ -47,9 +47,7 @@ class Stack:
     def __init__(self, config: Config, names: Iterable[str] = SERVICES) -> None:
         self.config = config
         self.bus = bus_for(config)
-        self.services: dict[str, Service] = {
-            name: MODULES[name].service(config) for name in names
-        }
+        self.services: dict[str, Service] = {name: MODULES[name].service(config) for name in names}
         self._workers: list[Worker] = []
 
     @property

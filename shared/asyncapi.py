@@ -29,8 +29,9 @@ ENVELOPE = {
 
 def document(catalogues: Mapping[str, Catalogue]) -> dict[str, Any]:
     """AsyncAPI 2.6: one channel per message type on the `hearth` topic exchange."""
-    spec = APISpec(title="schemas", version="1", openapi_version="3.1.0",
-                   plugins=[MarshmallowPlugin()])
+    spec = APISpec(
+        title="schemas", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()]
+    )
     channels: dict[str, Any] = {}
     for producer, catalogue in sorted(catalogues.items()):
         for type_, (version, schema) in sorted(catalogue.items()):
@@ -39,21 +40,38 @@ def document(catalogues: Mapping[str, Catalogue]) -> dict[str, Any]:
                 spec.components.schema(name, schema=schema)
             channels[type_] = {
                 "description": f"published by the {producer} service",
-                "bindings": {"amqp": {"is": "routingKey", "exchange": {
-                    "name": "hearth", "type": "topic", "durable": True, "autoDelete": False,
-                }}},
-                "subscribe": {"message": {
-                    "name": type_,
-                    "contentType": "application/json",
-                    "headers": {"type": "object"},
-                    "payload": {"allOf": [ENVELOPE, {"properties": {
-                        "type": {"const": type_},
-                        "version": {"const": version},
-                        "producer": {"const": producer},
-                        "payload": {"$ref": f"#/components/schemas/{name}"},
-                    }}]},
-                    "bindings": {"amqp": {"deliveryMode": 2}},
-                }},
+                "bindings": {
+                    "amqp": {
+                        "is": "routingKey",
+                        "exchange": {
+                            "name": "hearth",
+                            "type": "topic",
+                            "durable": True,
+                            "autoDelete": False,
+                        },
+                    }
+                },
+                "subscribe": {
+                    "message": {
+                        "name": type_,
+                        "contentType": "application/json",
+                        "headers": {"type": "object"},
+                        "payload": {
+                            "allOf": [
+                                ENVELOPE,
+                                {
+                                    "properties": {
+                                        "type": {"const": type_},
+                                        "version": {"const": version},
+                                        "producer": {"const": producer},
+                                        "payload": {"$ref": f"#/components/schemas/{name}"},
+                                    }
+                                },
+                            ]
+                        },
+                        "bindings": {"amqp": {"deliveryMode": 2}},
+                    }
+                },
             }
     schemas = json.loads(json.dumps(spec.to_dict()["components"]["schemas"]))
     return {

@@ -201,7 +201,11 @@ def process(
             return
         log.warning(
             "retrying %s %s (attempt %d of %d): %s",
-            envelope.type, envelope.id, attempt, max_attempts, error,
+            envelope.type,
+            envelope.id,
+            attempt,
+            max_attempts,
+            error,
         )
         publisher.publish(
             _text(message.body),
@@ -245,7 +249,9 @@ def _text(body: bytes | str) -> str:
     return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
 
 
-def drain(bus: Bus, subscription: Subscription, publisher: BusPublisher, limit: int = 10_000) -> int:
+def drain(
+    bus: Bus, subscription: Subscription, publisher: BusPublisher, limit: int = 10_000
+) -> int:
     """Process what waits in a subscription's queue now, then return (tests and `flush`)."""
     handled = 0
     with bus.connection() as connection:
@@ -270,7 +276,7 @@ class ConsumerLoop(ConsumerMixin):
         self.connection = bus.connection(heartbeat=30)
         self.publisher = bus.publisher()
 
-    def get_consumers(self, Consumer, channel):  # type: ignore[no-untyped-def]  # noqa: N803
+    def get_consumers(self, Consumer, channel):  # type: ignore[no-untyped-def]
         return [
             Consumer(
                 queues=[self.bus.topology.work_queue(subscription)],

@@ -53,12 +53,24 @@ def document(
     spec.components.schema("Problem", PROBLEM)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, path in (("healthz", "alive"), ("readyz", "database and broker reachable")):
-        spec.path(path=f"{prefix}{name}", operations={"get": {
-            "summary": path, "responses": {"200": {"description": "JSON status"}},
-        }})
-    spec.path(path=f"{prefix}metrics", operations={"get": {
-        "summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}},
-    }})
+        spec.path(
+            path=f"{prefix}{name}",
+            operations={
+                "get": {
+                    "summary": path,
+                    "responses": {"200": {"description": "JSON status"}},
+                }
+            },
+        )
+    spec.path(
+        path=f"{prefix}metrics",
+        operations={
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "text format"}},
+            }
+        },
+    )
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         spec_op: dict[str, Any] = {
@@ -73,16 +85,23 @@ def document(
             }
         if op.query:
             spec_op["parameters"] = [
-                {"in": "query", "name": name, "required": True, "description": text,
-                 "schema": {"type": "string", "format": "date"}}
+                {
+                    "in": "query",
+                    "name": name,
+                    "required": True,
+                    "description": text,
+                    "schema": {"type": "string", "format": "date"},
+                }
                 for name, text in op.query.items()
             ]
         for status in op.errors:
             spec_op["responses"][str(status)] = {
                 "description": ERRORS[status],
-                "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"},
-                }},
+                "content": {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"},
+                    }
+                },
             }
         paths.setdefault(op.path, {})[op.method] = spec_op
     for path, ops in paths.items():

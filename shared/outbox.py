@@ -134,11 +134,8 @@ def claim(conn: Connection, inbox: sa.Table, message_id: str, consumer: str) -> 
     finds it taken, and a rolled-back handler leaves the message unclaimed for its retry.
     """
     values = {"message_id": message_id, "consumer": consumer, "handled_at": datetime.now(UTC)}
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         statement = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported backends
-        raise RuntimeError(f"unsupported database {dialect}")
+    else:
+        statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()  # type: ignore[assignment]
     return conn.execute(statement).rowcount == 1

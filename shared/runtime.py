@@ -71,7 +71,9 @@ def flush(services: Iterable[Service], bus: Bus, rounds: int = 50) -> int:
         for _ in range(rounds):
             moved = 0
             for service in services:
-                moved += Relay(service.engine, service.outbox, publishers[service.name]).publish_all()
+                moved += Relay(
+                    service.engine, service.outbox, publishers[service.name]
+                ).publish_all()
                 for subscription in service.subscriptions:
                     moved += drain(bus, subscription, publishers[service.name])
             moved_total += moved

@@ -68,7 +68,7 @@ def postgres_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_databases(postgres_server: str) -> dict[str, str]:
+def postgres_databases(postgres_server: str) -> Iterator[dict[str, str]]:
     """One fresh database per service for this test session, dropped at the end."""
     admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     run = uuid.uuid4().hex[:8]
@@ -90,9 +90,7 @@ def _empty_tables(stack: Stack) -> None:
     for service in stack.services.values():
         with service.engine.begin() as conn:
             names = [
-                name
-                for name in sa.inspect(conn).get_table_names()
-                if name != "alembic_version"
+                name for name in sa.inspect(conn).get_table_names() if name != "alembic_version"
             ]
             if names:
                 quoted = ", ".join(f'"{name}"' for name in names)
@@ -119,7 +117,10 @@ def delete_topology(stack: Stack) -> None:
     with stack.bus.connection() as connection:
         channel = connection.default_channel
         for subscription in stack.subscriptions:
-            for queue in (topology.work_queue(subscription), topology.dead_letter_queue(subscription)):
+            for queue in (
+                topology.work_queue(subscription),
+                topology.dead_letter_queue(subscription),
+            ):
                 queue(channel).delete()
         topology.exchange(channel).delete()
 
@@ -210,4 +211,6 @@ def community(client: Browser, organizer: dict[str, str]) -> dict[str, Any]:
         headers=organizer,
     )
     assert response.status_code == 201, response.text
-    return response.json  # type: ignore[no-any-return]
+    body = response.json
+    assert isinstance(body, dict)
+    return body

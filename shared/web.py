@@ -12,10 +12,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, g, jsonify, render_template, request, session
-from jinja2 import ChoiceLoader, PackageLoader
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest
+from jinja2 import ChoiceLoader, PackageLoader
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -122,7 +128,9 @@ class Metrics:
             registry=self.registry,
         )
         self.outbox_backlog = Gauge(
-            "hearth_outbox_backlog", "Messages written but not yet published", ["service"],
+            "hearth_outbox_backlog",
+            "Messages written but not yet published",
+            ["service"],
             registry=self.registry,
         )
         self.outbox_age = Gauge(
@@ -193,7 +201,9 @@ def install(
     def _finish(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.requests.labels(service, request.method, endpoint, response.status_code).inc()
-        metrics.latency.labels(service, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        metrics.latency.labels(service, endpoint).observe(
+            time.perf_counter() - g.get("started", time.perf_counter())
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
@@ -204,7 +214,9 @@ def install(
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> Any:
-        message = "This form has expired or was sent from another site. Reload the page and try again."
+        message = (
+            "This form has expired or was sent from another site. Reload the page and try again."
+        )
         return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)

@@ -22,16 +22,27 @@ def test_the_committed_document_is_current():
 def test_every_published_message_matches_its_channel(client, stack, organizer, community):
     event = client.post(
         f"/api/communities/{community['slug']}/events",
-        json={"kind": "consult_group", "title": "Consult", "starts_at": "2026-12-03T12:00",
-              "ends_at": "2026-12-03T13:00", "rrule": "FREQ=WEEKLY;BYDAY=TH"},
+        json={
+            "kind": "consult_group",
+            "title": "Consult",
+            "starts_at": "2026-12-03T12:00",
+            "ends_at": "2026-12-03T13:00",
+            "rrule": "FREQ=WEEKLY;BYDAY=TH",
+        },
         headers=organizer,
     ).json
     client.patch(f"/api/events/{event['id']}", json={"capacity": 5}, headers=organizer)
-    client.post(f"/api/events/{event['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
-                headers=organizer)
+    client.post(
+        f"/api/events/{event['id']}/cancel",
+        json={"occurrence": "2026-12-10T12:00"},
+        headers=organizer,
+    )
     client.post(f"/api/events/{event['id']}/cancel", json={}, headers=organizer)
-    client.post(f"/api/communities/{community['slug']}/members",
-                json={"email": "sam@example.org", "name": "Sam"}, headers=organizer)
+    client.post(
+        f"/api/communities/{community['slug']}/members",
+        json={"email": "sam@example.org", "name": "Sam"},
+        headers=organizer,
+    )
     spec = document(catalogues())
     with stack.services["events"].engine.connect() as conn:
         bodies = conn.execute(sa.select(events_store.outbox.c.body)).scalars().all()
@@ -42,6 +53,10 @@ def test_every_published_message_matches_its_channel(client, stack, organizer, c
         jsonschema.validate(message, {**payload_schema, "components": spec["components"]})
         seen.add(message["type"])
     assert seen == {
-        "events.community_created", "events.member_added", "events.event_scheduled",
-        "events.event_updated", "events.occurrence_cancelled", "events.event_cancelled",
+        "events.community_created",
+        "events.member_added",
+        "events.event_scheduled",
+        "events.event_updated",
+        "events.occurrence_cancelled",
+        "events.event_cancelled",
     }

@@ -52,9 +52,7 @@ class LocalDateTime(fields.Field):
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
     return fields.String(
-        validate=validate.Length(
-            max=max_length, error=f"keep this to {max_length} characters"
-        ),
+        validate=validate.Length(max=max_length, error=f"keep this to {max_length} characters"),
         **kwargs,
     )
 
@@ -109,17 +107,22 @@ class EventInput(Schema):
     rrule = fields.String(load_default=None, allow_none=True)
     location = _text(500, load_default=None, allow_none=True)
     online_url = fields.URL(
-        load_default=None, allow_none=True, schemes={"https", "http"},
+        load_default=None,
+        allow_none=True,
+        schemes={"https", "http"},
         error_messages={"invalid": "give a full link starting with https://"},
     )
     capacity = fields.Integer(
-        load_default=None, allow_none=True, strict=True,
+        load_default=None,
+        allow_none=True,
+        strict=True,
         error_messages={"invalid": "capacity must be a whole number"},
     )
     rsvp_deadline = LocalDateTime(load_default=None, allow_none=True)
     visibility = fields.String(load_default="community")
     honoree_email = fields.Email(
-        load_default=None, allow_none=True,
+        load_default=None,
+        allow_none=True,
         error_messages={"invalid": "give the honoree's email address"},
     )
     surprise = fields.Boolean(load_default=False)
@@ -174,9 +177,7 @@ def context(*, signed_in: bool = False) -> Context:
     """Who is calling; `signed_in` refuses anonymous callers before anything is looked up."""
     g.member_id = current_member_id()
     if signed_in and g.member_id is None:
-        raise ApiError(
-            401, "Sign in first.", detail="Send Authorization: Bearer <your API token>."
-        )
+        raise ApiError(401, "Sign in first.", detail="Send Authorization: Bearer <your API token>.")
     return Context(
         member_id=g.member_id,
         correlation_id=correlation_id(),
@@ -285,8 +286,13 @@ def add_member(slug: str) -> Any:
     with store().begin() as uow:
         community, _ = operations.community_for(uow, slug, ctx)
         member, role, created = operations.add_member(uow, ctx, community, values)
-    body = {"id": member.id, "email": member.email, "name": member.name,
-            "phone": member.phone, "role": role}
+    body = {
+        "id": member.id,
+        "email": member.email,
+        "name": member.name,
+        "phone": member.phone,
+        "role": role,
+    }
     return body, 201 if created else 200
 
 
@@ -373,24 +379,63 @@ def list_occurrences(slug: str) -> Any:
 
 
 OPERATIONS = [
-    Operation("post", "/api/communities", "Create a community; the caller becomes its organizer",
-              201, CommunityInput, (400, 401, 409, 422)),
-    Operation("get", "/api/communities/{slug}", "A community, with its feed and webcal URLs",
-              errors=(404,)),
-    Operation("post", "/api/communities/{slug}/members", "Invite a member or change their role "
-              "(organizers only)", 201, MemberInput, (400, 401, 403, 404, 422)),
-    Operation("post", "/api/communities/{slug}/events", "Schedule an event or series "
-              "(organizers only); times are local wall-clock times in `timezone`",
-              201, EventInput, (400, 401, 403, 404, 422)),
-    Operation("get", "/api/communities/{slug}/occurrences", "Occurrences in a date range, "
-              "series expanded", errors=(404, 422),
-              query={"start": "first local date", "end": "last local date (inclusive)"}),
-    Operation("get", "/api/events/{event_id}", "An event, with its sequence and status",
-              errors=(404,)),
-    Operation("patch", "/api/events/{event_id}", "Change any fields of an event (organizers only)",
-              200, EventInput, (400, 401, 403, 404, 409, 422)),
-    Operation("post", "/api/events/{event_id}/cancel", "Cancel a whole event or series, or one "
-              "occurrence by its original local start", 200, CancelInput, (400, 401, 403, 404, 422)),
+    Operation(
+        "post",
+        "/api/communities",
+        "Create a community; the caller becomes its organizer",
+        201,
+        CommunityInput,
+        (400, 401, 409, 422),
+    ),
+    Operation(
+        "get",
+        "/api/communities/{slug}",
+        "A community, with its feed and webcal URLs",
+        errors=(404,),
+    ),
+    Operation(
+        "post",
+        "/api/communities/{slug}/members",
+        "Invite a member or change their role (organizers only)",
+        201,
+        MemberInput,
+        (400, 401, 403, 404, 422),
+    ),
+    Operation(
+        "post",
+        "/api/communities/{slug}/events",
+        "Schedule an event or series "
+        "(organizers only); times are local wall-clock times in `timezone`",
+        201,
+        EventInput,
+        (400, 401, 403, 404, 422),
+    ),
+    Operation(
+        "get",
+        "/api/communities/{slug}/occurrences",
+        "Occurrences in a date range, series expanded",
+        errors=(404, 422),
+        query={"start": "first local date", "end": "last local date (inclusive)"},
+    ),
+    Operation(
+        "get", "/api/events/{event_id}", "An event, with its sequence and status", errors=(404,)
+    ),
+    Operation(
+        "patch",
+        "/api/events/{event_id}",
+        "Change any fields of an event (organizers only)",
+        200,
+        EventInput,
+        (400, 401, 403, 404, 409, 422),
+    ),
+    Operation(
+        "post",
+        "/api/events/{event_id}/cancel",
+        "Cancel a whole event or series, or one occurrence by its original local start",
+        200,
+        CancelInput,
+        (400, 401, 403, 404, 422),
+    ),
 ]
 
 

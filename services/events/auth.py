@@ -56,7 +56,9 @@ def sign_in() -> Any:
             "sign_in.html",
             next=next_url,
             email=email,
-            errors={"email": "Give the email address you were invited with, like name@example.org."},
+            errors={
+                "email": "Give the email address you were invited with, like name@example.org."
+            },
         ), 422
     with current_app.extensions["hearth.store"].begin() as uow:
         operations.request_sign_in(uow, _context(), email, next_url)

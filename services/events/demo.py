@@ -92,4 +92,3 @@ def seed(uow: UnitOfWork, ctx: operations.Context, dev_token: str | None, today:
     for values in events:
         operations.schedule_event(uow, ctx, community, values)
     return True
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -113,8 +114,17 @@ def in_zone(instant: datetime, tz: ZoneInfo) -> datetime:
 # --- Recurrence ----------------------------------------------------------------------------
 
 RRULE_KEYS = {
-    "FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS",
-    "BYWEEKNO", "BYYEARDAY", "WKST",
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYMONTH",
+    "BYSETPOS",
+    "BYWEEKNO",
+    "BYYEARDAY",
+    "WKST",
 }
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 WEEKDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
@@ -179,9 +189,8 @@ def parse_recurrence(text: str, dtstart: datetime, tz: ZoneInfo) -> Recurrence:
     if "COUNT" in parts and "UNTIL" in parts:
         raise ValueError("use COUNT or UNTIL to end the series, not both")
     for key in ("INTERVAL", "COUNT"):
-        if key in parts:
-            if not parts[key].isdigit() or int(parts[key]) < 1:
-                raise ValueError(f"{key} must be a whole number of at least 1")
+        if key in parts and (not parts[key].isdigit() or int(parts[key]) < 1):
+            raise ValueError(f"{key} must be a whole number of at least 1")
     if int(parts.get("COUNT", "1")) > MAX_COUNT:
         raise ValueError(f"COUNT may be at most {MAX_COUNT}; start a new series after that")
     if int(parts.get("INTERVAL", "1")) > 52:
@@ -358,10 +367,8 @@ class Event:
             return to_instant(self.ends_at, self.tz)
         if recurrence.get("COUNT") is None and recurrence.get("UNTIL") is None:
             return None
-        last = None
-        for last in self._generate():
-            pass
-        return (last + self.duration).astimezone(UTC) if last else self.first_start
+        last = deque(self._generate(), maxlen=1)
+        return (last[0] + self.duration).astimezone(UTC) if last else self.first_start
 
     def is_occurrence(self, original_start: datetime) -> bool:
         """Whether the naive wall time `original_start` is one of this event's occurrences."""
@@ -407,7 +414,9 @@ class Event:
             return
         limit = int(recurrence.get("COUNT") or 0)
         rule = recurrence.rule(self.starts_at, tz, with_count=False)
-        until_local = (until + timedelta(days=1)).astimezone(tz).replace(tzinfo=None) if until else None
+        until_local = (
+            (until + timedelta(days=1)).astimezone(tz).replace(tzinfo=None) if until else None
+        )
         produced = 0
         for local in rule:
             if until_local is not None and local > until_local:
@@ -421,9 +430,7 @@ class Event:
                 return
 
 
-def build_event(
-    current: Event, changes: dict[str, Any], community_timezone: str
-) -> Event:
+def build_event(current: Event, changes: dict[str, Any], community_timezone: str) -> Event:
     """Apply `changes` to `current` and check every rule; raise Invalid naming each bad field."""
     errors: dict[str, str] = {}
     values = {**current.__dict__}

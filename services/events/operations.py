@@ -206,9 +206,7 @@ def update_event(
     if event.status == CANCELLED:
         raise Conflict("this event is cancelled and can no longer be changed")
     updated = build_event(event, changes, community.timezone)
-    changed = [
-        name for name in changes if getattr(updated, name) != getattr(event, name)
-    ]
+    changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
     if not changed:
         return event, []
     updated.sequence = event.sequence + 1
@@ -217,9 +215,7 @@ def update_event(
     return updated, changed
 
 
-def cancel_event(
-    uow: UnitOfWork, ctx: Context, event: Event, occurrence: datetime | None
-) -> Event:
+def cancel_event(uow: UnitOfWork, ctx: Context, event: Event, occurrence: datetime | None) -> Event:
     """Cancel the whole event or series, or one occurrence of a series; cancelling twice is a
     no-op, so a retried request tells nobody twice."""
     community = uow.community_by_id(event.community_id)
@@ -246,7 +242,11 @@ def cancel_event(
     event.sequence += 1
     uow.save_event(event)
     _publish_event(
-        uow, ctx, community, event, "events.occurrence_cancelled",
+        uow,
+        ctx,
+        community,
+        event,
+        "events.occurrence_cancelled",
         occurrence=occurrence.isoformat(),
     )
     return event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,9 +115,24 @@ outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
 EVENT_FIELDS = [
-    "kind", "title", "description", "starts_at", "ends_at", "timezone", "rrule", "location",
-    "online_url", "capacity", "rsvp_deadline", "visibility", "honoree_email", "surprise",
-    "ce_hours", "presenter", "status", "sequence",
+    "kind",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "rrule",
+    "location",
+    "online_url",
+    "capacity",
+    "rsvp_deadline",
+    "visibility",
+    "honoree_email",
+    "surprise",
+    "ce_hours",
+    "presenter",
+    "status",
+    "sequence",
 ]
 
 
@@ -185,8 +200,9 @@ class UnitOfWork:
 
     def add_member(self, member: Member) -> None:
         self.conn.execute(
-            members.insert().values(**{**member.__dict__, "email": member.email.lower()},
-                                    created_at=_now())
+            members.insert().values(
+                **{**member.__dict__, "email": member.email.lower()}, created_at=_now()
+            )
         )
 
     def update_member(self, member: Member) -> None:
@@ -224,8 +240,9 @@ class UnitOfWork:
 
     def members_of(self, community_id: str) -> list[tuple[Member, str]]:
         rows = self.conn.execute(
-            sa.select(members.c.id, members.c.email, members.c.name, members.c.phone,
-                      memberships.c.role)
+            sa.select(
+                members.c.id, members.c.email, members.c.name, members.c.phone, memberships.c.role
+            )
             .join(memberships, memberships.c.member_id == members.c.id)
             .where(memberships.c.community_id == community_id)
             .order_by(members.c.name)
@@ -331,13 +348,14 @@ class UnitOfWork:
             )
         )
 
-    def _events_from_rows(self, rows: list[Any]) -> list[Event]:
+    def _events_from_rows(self, rows: Sequence[Any]) -> list[Event]:
         ids = [row.id for row in rows]
         cancelled: dict[str, set[datetime]] = {event_id: set() for event_id in ids}
         if ids:
             for event_id, start in self.conn.execute(
-                sa.select(cancelled_occurrences.c.event_id, cancelled_occurrences.c.original_start)
-                .where(cancelled_occurrences.c.event_id.in_(ids))
+                sa.select(
+                    cancelled_occurrences.c.event_id, cancelled_occurrences.c.original_start
+                ).where(cancelled_occurrences.c.event_id.in_(ids))
             ):
                 cancelled[event_id].add(start)
         return [

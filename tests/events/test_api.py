@@ -72,7 +72,8 @@ def test_community_errors(client, organizer, community):
     assert taken.mimetype == "application/problem+json"
     assert "taken" in taken.json["errors"]["slug"]
     bad = client.post(
-        "/api/communities", json={"name": "", "timezone": "Nowhere/Land", "slug": "Bad Slug!"},
+        "/api/communities",
+        json={"name": "", "timezone": "Nowhere/Land", "slug": "Bad Slug!"},
         headers=organizer,
     )
     assert bad.status_code == 422
@@ -112,7 +113,8 @@ def test_organizers_invite_members_and_only_organizers_can(client, stack, organi
     assert forbidden.status_code == 403
     added = published(stack, "events.member_added")
     assert [m["payload"]["member"]["email"] for m in added] == [
-        "dana@example.org", "sam@example.org",
+        "dana@example.org",
+        "sam@example.org",
     ]
 
 
@@ -158,13 +160,34 @@ def test_scheduling_an_event_answers_with_local_times_and_publishes_it(
 @pytest.mark.parametrize(
     "fields",
     [
-        {"kind": "consult_group", "title": "Consult group", "rrule": "FREQ=WEEKLY;BYDAY=TH",
-         "visibility": "private", "capacity": 8, "online_url": "https://video.example.org/x"},
-        {"kind": "celebration", "title": "Licensure!", "honoree_email": "priya@example.org",
-         "surprise": True},
-        {"kind": "training", "title": "CE workshop", "ce_hours": 3.5, "presenter": "Dr. Chen",
-         "capacity": 25, "rsvp_deadline": "2026-12-01T17:00"},
-        {"kind": "social", "title": "Winter social", "visibility": "public", "timezone": "Europe/London"},
+        {
+            "kind": "consult_group",
+            "title": "Consult group",
+            "rrule": "FREQ=WEEKLY;BYDAY=TH",
+            "visibility": "private",
+            "capacity": 8,
+            "online_url": "https://video.example.org/x",
+        },
+        {
+            "kind": "celebration",
+            "title": "Licensure!",
+            "honoree_email": "priya@example.org",
+            "surprise": True,
+        },
+        {
+            "kind": "training",
+            "title": "CE workshop",
+            "ce_hours": 3.5,
+            "presenter": "Dr. Chen",
+            "capacity": 25,
+            "rsvp_deadline": "2026-12-01T17:00",
+        },
+        {
+            "kind": "social",
+            "title": "Winter social",
+            "visibility": "public",
+            "timezone": "Europe/London",
+        },
     ],
 )
 def test_every_kind_of_event_keeps_its_own_fields(client, organizer, community, fields):
@@ -182,10 +205,16 @@ def test_every_kind_of_event_keeps_its_own_fields(client, organizer, community, 
     [
         ({"ends_at": "2026-12-03T11:00"}, "ends_at", "end after it starts"),
         ({"timezone": "Mars/Olympus"}, "timezone", "not a known time zone"),
-        ({"starts_at": "2027-03-14T02:30", "ends_at": "2027-03-14T04:00"}, "starts_at",
-         "does not exist in America/New_York"),
-        ({"starts_at": "2027-11-07T01:30", "ends_at": "2027-11-07T03:00"}, "starts_at",
-         "happens twice"),
+        (
+            {"starts_at": "2027-03-14T02:30", "ends_at": "2027-03-14T04:00"},
+            "starts_at",
+            "does not exist in America/New_York",
+        ),
+        (
+            {"starts_at": "2027-11-07T01:30", "ends_at": "2027-11-07T03:00"},
+            "starts_at",
+            "happens twice",
+        ),
         ({"rrule": "FREQ=FORTNIGHTLY"}, "rrule", "FREQ=FORTNIGHTLY is not allowed"),
         ({"rrule": "FREQ=WEEKLY;BYDAY=MO"}, "rrule", "not one of the dates"),
         ({"capacity": -1}, "capacity", "at least 1"),
@@ -211,17 +240,18 @@ def test_bad_event_input_is_a_422_naming_the_field(
 
 
 def test_several_bad_fields_are_reported_together(client, organizer, community):
-    response = schedule(
-        client, organizer, community, kind="party", capacity=-3, title="x" * 10_000
-    )
+    response = schedule(client, organizer, community, kind="party", capacity=-3, title="x" * 10_000)
     assert response.status_code == 422
     assert {"kind", "capacity", "title"} <= set(response.json["errors"])
 
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [("{not json", "application/json"), ("[1, 2]", "application/json"),
-     ("kind=peer_lunch", "application/x-www-form-urlencoded")],
+    [
+        ("{not json", "application/json"),
+        ("[1, 2]", "application/json"),
+        ("kind=peer_lunch", "application/x-www-form-urlencoded"),
+    ],
 )
 def test_malformed_bodies_are_a_400(client, organizer, community, body, content_type):
     response = client.post(
@@ -288,8 +318,12 @@ def test_an_invalid_edit_changes_nothing(client, stack, organizer, community):
 
 def test_cancelling_a_series_or_one_occurrence(client, stack, organizer, community):
     series = schedule(
-        client, organizer, community,
-        kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=4",
+        client,
+        organizer,
+        community,
+        kind="consult_group",
+        title="Consult",
+        rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=4",
     ).json
     one = client.post(
         f"/api/events/{series['id']}/cancel",
@@ -311,12 +345,14 @@ def test_cancelling_a_series_or_one_occurrence(client, stack, organizer, communi
     ]
     # Cancelling the same occurrence again tells nobody twice.
     client.post(
-        f"/api/events/{series['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
+        f"/api/events/{series['id']}/cancel",
+        json={"occurrence": "2026-12-10T12:00"},
         headers=organizer,
     )
     assert len(published(stack, "events.occurrence_cancelled")) == 1
     not_one = client.post(
-        f"/api/events/{series['id']}/cancel", json={"occurrence": "2026-12-11T12:00"},
+        f"/api/events/{series['id']}/cancel",
+        json={"occurrence": "2026-12-11T12:00"},
         headers=organizer,
     )
     assert not_one.status_code == 422
@@ -343,16 +379,23 @@ def test_occurrence_cancel_of_a_one_off_event_is_refused(client, organizer, comm
 
 def test_occurrences_expand_series_across_the_dst_change(client, organizer, community):
     schedule(
-        client, organizer, community,
-        kind="consult_group", title="Consult", starts_at="2027-03-04T12:00",
-        ends_at="2027-03-04T13:30", rrule="FREQ=WEEKLY;BYDAY=TH",
+        client,
+        organizer,
+        community,
+        kind="consult_group",
+        title="Consult",
+        starts_at="2027-03-04T12:00",
+        ends_at="2027-03-04T13:30",
+        rrule="FREQ=WEEKLY;BYDAY=TH",
     )
     response = client.get(
         f"/api/communities/{community['slug']}/occurrences?start=2027-03-01&end=2027-03-20",
         headers=organizer,
     )
     assert [o["starts_at"] for o in response.json["occurrences"]] == [
-        "2027-03-04T12:00:00-05:00", "2027-03-11T12:00:00-05:00", "2027-03-18T12:00:00-04:00",
+        "2027-03-04T12:00:00-05:00",
+        "2027-03-11T12:00:00-05:00",
+        "2027-03-18T12:00:00-04:00",
     ]
     assert response.json["occurrences"][2]["ends_at"] == "2027-03-18T13:30:00-04:00"
 

@@ -158,20 +158,31 @@ def test_hearth_dev_on_rabbitmq_and_postgres_publishes_every_change(environment,
         demo = requests.get(f"{base}/api/communities/riverside", headers=auth, timeout=5)
         assert demo.status_code == 200
         community = requests.post(
-            f"{base}/api/communities", headers=auth, timeout=5,
+            f"{base}/api/communities",
+            headers=auth,
+            timeout=5,
             json={"name": "Harbor Peer Network", "timezone": "America/Los_Angeles"},
         ).json()
         event = requests.post(
-            f"{base}/api/communities/{community['slug']}/events", headers=auth, timeout=5,
-            json={"kind": "consult_group", "title": "Consult", "starts_at": "2027-01-07T12:00",
-                  "ends_at": "2027-01-07T13:00", "rrule": "FREQ=WEEKLY;BYDAY=TH"},
+            f"{base}/api/communities/{community['slug']}/events",
+            headers=auth,
+            timeout=5,
+            json={
+                "kind": "consult_group",
+                "title": "Consult",
+                "starts_at": "2027-01-07T12:00",
+                "ends_at": "2027-01-07T13:00",
+                "rrule": "FREQ=WEEKLY;BYDAY=TH",
+            },
         ).json()
         requests.patch(
             f"{base}/api/events/{event['id']}", json={"capacity": 8}, headers=auth, timeout=5
         ).raise_for_status()
         requests.post(
-            f"{base}/api/events/{event['id']}/cancel", json={"occurrence": "2027-01-14T12:00"},
-            headers=auth, timeout=5,
+            f"{base}/api/events/{event['id']}/cancel",
+            json={"occurrence": "2027-01-14T12:00"},
+            headers=auth,
+            timeout=5,
         ).raise_for_status()
         requests.post(
             f"{base}/api/events/{event['id']}/cancel", json={}, headers=auth, timeout=5
@@ -179,7 +190,8 @@ def test_hearth_dev_on_rabbitmq_and_postgres_publishes_every_change(environment,
 
         def mine(messages):
             return [
-                body for _, body in messages
+                body
+                for _, body in messages
                 if body["payload"].get("event", {}).get("id") == event["id"]
             ]
 
@@ -187,8 +199,10 @@ def test_hearth_dev_on_rabbitmq_and_postgres_publishes_every_change(environment,
         for properties, body in messages:
             check_envelope(properties, body)
         assert [m["type"] for m in mine(messages)] == [
-            "events.event_scheduled", "events.event_updated",
-            "events.occurrence_cancelled", "events.event_cancelled",
+            "events.event_scheduled",
+            "events.event_updated",
+            "events.occurrence_cancelled",
+            "events.event_cancelled",
         ]
         assert [m["payload"]["event"]["sequence"] for m in mine(messages)] == [0, 1, 2, 3]
         types = {body["type"] for _, body in messages}
@@ -214,24 +228,33 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
     )
     assert token.returncode == 0, token.stderr
     auth = {"Authorization": f"Bearer {token.stdout.strip()}"}
-    bad = subprocess.run([*HEARTH, "token", "not-an-email"], env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [*HEARTH, "token", "not-an-email"], env=env, capture_output=True, text=True
+    )
     assert bad.returncode != 0
     assert "EMAIL" in bad.stderr
 
     port = free_port()
     serve = [*HEARTH, "serve", "events", "--port", str(port), "--host", "127.0.0.1"]
-    with watching(amqp_url, "events.community_created") as seen, \
-            process(serve, env, f"http://127.0.0.1:{port}/healthz"):
+    with (
+        watching(amqp_url, "events.community_created") as seen,
+        process(serve, env, f"http://127.0.0.1:{port}/healthz"),
+    ):
         created = requests.post(
-            f"http://127.0.0.1:{port}/api/communities", headers=auth, timeout=5,
+            f"http://127.0.0.1:{port}/api/communities",
+            headers=auth,
+            timeout=5,
             json={"name": "Solo Practitioners", "timezone": "Europe/London"},
         )
         assert created.status_code == 201, created.text
         # The web process only writes the outbox; nothing is published until a worker relays it.
         assert seen.collect(lambda received: received, deadline=1.0) == []
         worker = subprocess.Popen(
-            [*HEARTH, "worker", "events"], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [*HEARTH, "worker", "events"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             messages = seen.collect(lambda received: received)
