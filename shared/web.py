@@ -183,7 +183,7 @@ def install(
             with engine.connect() as conn:
                 backlog, oldest = outbox_backlog(conn)
             metrics.outbox_backlog.labels(service).set(backlog)
-            age = (datetime.now(UTC) - _aware(oldest)).total_seconds() if oldest else 0
+            age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0
             metrics.outbox_age.labels(service).set(age)
         except Exception:
             log.exception("could not read the outbox backlog")
@@ -227,11 +227,6 @@ def install(
             render_template("error.html", status=error.code, message=error.description),
             error.code or 500,
         )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes for what we stored as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _is_uuid(value: str) -> bool:
