@@ -39,6 +39,7 @@ from services.events.model import (
     Community,
     Event,
     Invalid,
+    build_event,
     can_manage,
     can_view,
     parse_recurrence,
@@ -322,6 +323,7 @@ def _join(names: list[str]) -> str:
 
 # --- The recurrence picker -------------------------------------------------------------------
 
+PICKER_FIELDS = {"rrule", "interval", "ends", "count", "until"}
 REPEAT_CHOICES = ("none", "weekly", "weeks", "monthly_nth", "monthly_last", "custom")
 END_CHOICES = ("never", "count", "until")
 
@@ -461,15 +463,7 @@ class Picker:
         picker = cls(repeat=repeat, interval=interval, ends=ends, count=count, until=until)
         if repeat != "custom":
             built, errors = picker.rule(start)
-            try:
-                same = (
-                    not errors
-                    and built is not None
-                    and (parse_recurrence(built, event.starts_at, event.tz).text == event.rrule)
-                )
-            except ValueError:
-                same = False
-            if same:
+            if not errors and built is not None and _same_rule(built, event):
                 return picker
         return cls(repeat="custom", rrule=event.rrule)
 
@@ -492,6 +486,24 @@ class Picker:
         return options
 
 
+def _same_rule(built: str, event: Event) -> bool:
+    """Whether the picker's rule is the event's stored (normalized) rule.
+
+    The presets are already written in the model's normal form, so a string comparison settles
+    rules without an end. Only a rule with an end (UNTIL is stored in UTC) goes through the
+    model's parser: for a rule without an end, `parse_recurrence` currently counts every date
+    dateutil can produce (up to the year 9999), which takes seconds.
+    """
+    if built == event.rrule:
+        return True
+    if ";COUNT=" not in built and ";UNTIL=" not in built:
+        return False
+    try:
+        return parse_recurrence(built, event.starts_at, event.tz).text == event.rrule
+    except ValueError:
+        return False
+
+
 # --- Form values -----------------------------------------------------------------------------
 
 EVENT_TEXT_FIELDS = (
@@ -510,7 +522,9 @@ def _event_form(form: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def _event_values(form: dict[str, Any], picker: Picker) -> tuple[dict[str, Any], dict[str, str]]:
+def _event_values(
+    form: dict[str, Any], picker: Picker, community: Community, current: Event | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The typed values the API's EventInput schema gives, and the fields that need fixing."""
     data: dict[str, Any] = {}
     for name in EVENT_TEXT_FIELDS:
@@ -529,8 +543,50 @@ def _event_values(form: dict[str, Any], picker: Picker) -> tuple[dict[str, Any],
         values = EventInput().load(data)
     except ValidationError as error:
         errors = {**_schema_errors(error), **errors}
-        values = {}
-    return values, errors
+        values = dict(error.valid_data or {})  # type: ignore[call-overload]
+    if errors:
+        errors = {**_domain_errors(values, errors, picker, community, current), **errors}
+    return values, _in_form_order(errors)
+
+
+def _domain_errors(
+    values: dict[str, Any],
+    errors: dict[str, str],
+    picker: Picker,
+    community: Community,
+    current: Event | None,
+) -> dict[str, str]:
+    """What the model's rules say about the fields that could be read, so that a person sees
+    every problem at once rather than one round trip at a time. Nothing is saved here."""
+    changes = {key: value for key, value in values.items() if key not in errors}
+    for name in ("starts_at", "ends_at", "rsvp_deadline"):
+        if name in errors or name not in values:
+            changes[name] = None  # build_event skips a time it is not given
+    if changes["starts_at"] is None or errors.keys() & PICKER_FIELDS:
+        changes["rrule"] = None
+    blank = current or Event(
+        id="",
+        community_id=community.id,
+        kind="",
+        title="",
+        starts_at=None,  # type: ignore[arg-type]
+        ends_at=None,  # type: ignore[arg-type]
+        timezone=community.timezone,
+    )
+    try:
+        build_event(blank, changes, community.timezone)
+    except Invalid as error:
+        return picker.place(error.errors)
+    return {}
+
+
+FORM_ORDER = [*EVENT_LABELS, "occurrence"]
+
+
+def _in_form_order(errors: dict[str, str]) -> dict[str, str]:
+    """Errors in the order of the form, so the summary at the top reads like the page."""
+    position = {name: index for index, name in enumerate(FORM_ORDER)}
+    return dict(sorted(errors.items(), key=lambda item: position.get(item[0], len(position))))
 
 
 def _local_datetime(text: str) -> datetime | None:
@@ -795,14 +851,14 @@ def new_event(slug: str) -> Any:
         return _render_event_form(community, form, Picker(), {})
     form = _event_form(request.form)
     picker = Picker.from_form(request.form)
-    values, errors = _event_values(form, picker)
+    values, errors = _event_values(form, picker, community)
     if not errors:
         try:
             with store().begin() as uow:
                 community = _organizer_community(uow, ctx, slug)
                 event = operations.schedule_event(uow, ctx, community, values)
         except Invalid as error:
-            errors = picker.place(error.errors)
+            errors = _in_form_order(picker.place(error.errors))
     if errors:
         return _render_event_form(community, form, picker, errors, 422)
     flash(f"Scheduled {event.title}.")
@@ -860,7 +916,7 @@ def edit_event(event_id: str) -> Any:
         )
     form = _event_form(request.form)
     picker = Picker.from_form(request.form)
-    values, errors = _event_values(form, picker)
+    values, errors = _event_values(form, picker, community, event)
     if errors:
         return _render_event_form(community, form, picker, errors, 422, event=event)
     try:
@@ -881,7 +937,7 @@ def edit_event(event_id: str) -> Any:
             updated, changed = operations.update_event(uow, ctx, current, values)
     except Invalid as error:
         return _render_event_form(
-            community, form, picker, picker.place(error.errors), 422, event=event
+            community, form, picker, _in_form_order(picker.place(error.errors)), 422, event=event
         )
     except Conflict as error:
         flash(_sentence(str(error)))
