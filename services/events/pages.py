@@ -801,7 +801,8 @@ def invite_member(slug: str) -> Any:
     if created:
         flash(f"Invited {member.name} ({member.email}) as {ROLE_LABELS[role].lower()}.")
     else:
-        flash(f"{member.name} is {'an' if role == 'organizer' else 'a'} {role} here now.")
+        article = "an" if role == "organizer" else "a"
+        flash(f"{member.name} is {article} {role} of {community.name}.")
     return redirect(url_for(".community", slug=slug))
 
 
