@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 # One naming convention for every service, so migrations name constraints predictably.
 NAMING = {
@@ -49,6 +51,17 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT that takes ON CONFLICT, in the dialect of `conn`.
+
+    Tell what it did with RETURNING, never `rowcount`: SQLAlchemy 2.1 reports -1 as the rowcount
+    of an INSERT on PostgreSQL.
+    """
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _alembic_config(migrations: Path, engine: Engine) -> AlembicConfig:

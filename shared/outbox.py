@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, insert
 from shared.envelope import Envelope
 
 # Autoincrementing ids on both backends: SQLite only autoincrements INTEGER PRIMARY KEY.
@@ -134,8 +133,5 @@ def claim(conn: Connection, inbox: sa.Table, message_id: str, consumer: str) -> 
     finds it taken, and a rolled-back handler leaves the message unclaimed for its retry.
     """
     values = {"message_id": message_id, "consumer": consumer, "handled_at": datetime.now(UTC)}
-    if conn.dialect.name == "postgresql":
-        statement = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()  # type: ignore[assignment]
-    return conn.execute(statement).rowcount == 1
+    statement = insert(conn, inbox).values(values).on_conflict_do_nothing()
+    return conn.execute(statement.returning(inbox.c.message_id)).first() is not None

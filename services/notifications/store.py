@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from services.notifications.model import Community, Member
-from shared.db import UTCDateTime, metadata
+from shared.db import UTCDateTime, insert, metadata
 from shared.envelope import Envelope
 from shared.outbox import Outbox, inbox_table, outbox_table
 
@@ -127,25 +126,15 @@ class UnitOfWork:
     ) -> bool:
         # The age check is part of the upsert, so concurrent consumers cannot interleave
         # between reading the stored state and writing theirs.
-        insert = _insert(self.conn, table).values(**key, **values, updated_at=as_of)
-        upsert = insert.on_conflict_do_update(
+        row = insert(self.conn, table).values(**key, **values, updated_at=as_of)
+        upsert = row.on_conflict_do_update(
             index_elements=[table.c[name] for name in key],
-            set_={name: insert.excluded[name] for name in [*values, "updated_at"]},
-            where=table.c.updated_at <= insert.excluded.updated_at,
+            set_={name: row.excluded[name] for name in [*values, "updated_at"]},
+            where=table.c.updated_at <= row.excluded.updated_at,
         )
-        # RETURNING, not rowcount: SQLAlchemy 2.1 reports no rowcount for INSERT on PostgreSQL.
+        # RETURNING tells whether it was stored (see shared.db.insert).
         stored = self.conn.execute(upsert.returning(*table.primary_key.columns)).first()
         return stored is not None
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    """An INSERT that can take ON CONFLICT, in the dialect of the connection."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
 
 
 class Store:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from services.rsvps.model import Event
-from shared.db import UTCDateTime, metadata
+from shared.db import UTCDateTime, insert, metadata
 from shared.envelope import Envelope
 from shared.outbox import Outbox, inbox_table, outbox_table
 
@@ -105,13 +103,13 @@ class UnitOfWork:
         upsert also locks the row, which keeps the cancelled occurrences in step with it.
         """
         values = {name: getattr(event, name) for name in EVENT_COLUMNS}
-        insert = _insert(self.conn, events).values(event_id=event.id, **values)
-        upsert = insert.on_conflict_do_update(
+        row = insert(self.conn, events).values(event_id=event.id, **values)
+        upsert = row.on_conflict_do_update(
             index_elements=[events.c.event_id],
-            set_={name: insert.excluded[name] for name in EVENT_COLUMNS},
-            where=events.c.sequence < insert.excluded.sequence,
+            set_={name: row.excluded[name] for name in EVENT_COLUMNS},
+            where=events.c.sequence < row.excluded.sequence,
         )
-        # RETURNING, not rowcount: SQLAlchemy 2.1 reports no rowcount for INSERT on PostgreSQL.
+        # RETURNING tells whether it was stored (see shared.db.insert).
         if self.conn.execute(upsert.returning(events.c.event_id)).first() is None:
             return False
         self.conn.execute(
@@ -126,16 +124,6 @@ class UnitOfWork:
                 ],
             )
         return True
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    """An INSERT that can take ON CONFLICT, in the dialect of the connection."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
 
 
 class Store:

@@ -11,6 +11,10 @@ from flask.sessions import SecureCookieSessionInterface
 from services.events import store as events_store
 from shared.web import SESSION_COOKIE
 
+pytestmark = pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 def sign_in_links(stack):
     with stack.services["events"].engine.connect() as conn:

@@ -15,6 +15,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from services.notifications import store as notifications_store
+from services.rsvps import store as rsvps_store
 from shared.bus import Topology
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -134,6 +136,22 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
         proc.stdout.close()
 
 
+def wait_for_row(url: str, query, expected: tuple, deadline: float = 15.0):
+    """Poll `query` until its first row equals `expected` or `deadline` passes; the last row."""
+    engine = sa.create_engine(url)
+    stop = time.monotonic() + deadline
+    try:
+        while True:
+            with engine.connect() as conn:
+                row = conn.execute(query).first()
+            found = tuple(row) if row is not None else None
+            if found == expected or time.monotonic() > stop:
+                return found
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
 def check_envelope(properties, body) -> None:
     assert properties.content_type == "application/json"
     assert properties.delivery_mode == 2
@@ -208,6 +226,21 @@ def test_hearth_dev_on_rabbitmq_and_postgres_publishes_every_change(environment,
         types = {body["type"] for _, body in messages}
         # The demo community was seeded through the same outbox.
         assert {"events.community_created", "events.member_added"} <= types
+        # The other services learned it all through their own queues, into their own databases.
+        assert wait_for_row(
+            env["RSVPS_DATABASE_URL"],
+            sa.select(rsvps_store.events.c.status, rsvps_store.events.c.sequence).where(
+                rsvps_store.events.c.event_id == event["id"]
+            ),
+            ("cancelled", 3),
+        ) == ("cancelled", 3)
+        assert wait_for_row(
+            env["NOTIFICATIONS_DATABASE_URL"],
+            sa.select(notifications_store.members.c.email).where(
+                notifications_store.members.c.email == "organizer@example.org"
+            ),
+            ("organizer@example.org",),
+        ) == ("organizer@example.org",)
 
 
 def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environment, amqp_url):

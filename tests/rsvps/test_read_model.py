@@ -16,17 +16,11 @@ from services.events.store import outbox as events_outbox
 from services.rsvps.model import Event
 from services.rsvps.store import Store, inbox
 
-# shared.outbox.claim tests `rowcount`, which SQLAlchemy 2.1 no longer reports for an INSERT on
-# PostgreSQL, so there every message looks already handled and is dropped. Strict, so these turn
-# red the day claim is fixed (with RETURNING) and this mark must go.
-CLAIM_LOSES_MESSAGES_ON_POSTGRES = pytest.mark.xfail(
-    strict=True, reason="shared.outbox.claim relies on INSERT rowcount, -1 on PostgreSQL"
-)
 pytestmark = pytest.mark.parametrize(
     "database",
     [
         "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.postgres, CLAIM_LOSES_MESSAGES_ON_POSTGRES]),
+        pytest.param("postgres", marks=pytest.mark.postgres),
     ],
     indirect=True,
 )
