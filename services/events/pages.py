@@ -195,11 +195,13 @@ def page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _visible_event(uow: Any, ctx: Context, event_id: str) -> tuple[Event, Community, str | None]:
+def _visible_event(
+    uow: Any, ctx: Context, event_id: str, *, for_update: bool = False
+) -> tuple[Event, Community, str | None]:
     """The event, its community and the caller's role there; NotFound unless the caller may see
     it (members see all of their community's events, others only public ones of a public
     community) — the same rule as the JSON API's."""
-    event = uow.event(event_id)
+    event = uow.event(event_id, for_update=for_update)
     if event is None:
         raise NotFound("there is no such event")
     community = uow.community_by_id(event.community_id)
@@ -922,9 +924,7 @@ def edit_event(event_id: str) -> Any:
         return _render_event_form(community, form, picker, errors, 422, event=event)
     try:
         with store().begin() as uow:
-            current = uow.event(event_id, for_update=True)
-            if current is None:
-                raise NotFound("there is no such event")
+            current, _, _ = _visible_event(uow, ctx, event_id, for_update=True)
             if form["sequence"] != str(current.sequence):
                 # Someone saved a change since this form was opened; saving now would undo it.
                 form["sequence"] = str(current.sequence)
@@ -971,24 +971,30 @@ def cancel_event(event_id: str) -> Any:
         flash("This event is already cancelled.")
         return redirect(url_for(".event_page", event_id=event.id))
     occurrences = _cancellable(event) if event.rrule else []
-    form = {"scope": "series", "occurrence": occurrences[0][0] if occurrences else ""}
+    # Nothing is preselected: cancelling is not undone, so the organizer says what they mean.
+    form = {"scope": "", "occurrence": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = {
-            "scope": request.form.get("scope", "series"),
+            "scope": request.form.get("scope", ""),
             "occurrence": request.form.get("occurrence", ""),
         }
-        if event.rrule and form["scope"] == "occurrence":
-            if not form["occurrence"]:
-                errors["occurrence"] = "choose the date to cancel"
-            raw = form["occurrence"] or None
-        else:
-            raw = None
+        raw = None
+        if event.rrule:
+            if form["scope"] not in ("series", "occurrence"):
+                errors["scope"] = "choose whether to cancel the whole series or one date"
+            elif form["scope"] == "occurrence":
+                raw = form["occurrence"] or None
+                if raw is None:
+                    errors["occurrence"] = "choose the date to cancel"
         if not errors:
             try:
                 occurrence = CancelInput().load({"occurrence": raw})["occurrence"]
                 with store().begin() as uow:
-                    operations.cancel_event(uow, ctx, event, occurrence)
+                    # Cancel the event as it is now, not as it was read above: the use case
+                    # saves the whole event, so a stale copy would undo a concurrent edit.
+                    current, _, _ = _visible_event(uow, ctx, event_id, for_update=True)
+                    operations.cancel_event(uow, ctx, current, occurrence)
             except ValidationError as error:
                 errors = _schema_errors(error)
             except Invalid as error:

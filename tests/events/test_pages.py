@@ -829,3 +829,18 @@ def test_errors_the_form_finds_and_errors_the_rules_find_are_shown_together(
         for name in ("title", "interval", "online_url", "capacity")
     ]
     assert order == sorted(order)  # in the order of the form
+
+
+def test_cancelling_from_a_series_needs_a_choice(client, organizer, community, dana):
+    event_id = event_id_of(schedule(dana, community, repeat="weekly"))
+    page = dana.get(f"/events/{event_id}/cancel")
+    assert " checked" not in page.text
+    assert re.findall(r'<option value="([^"]*)" selected>', page.text) == [""]
+    response = dana.submit(f"/events/{event_id}/cancel", {"occurrence": "2027-06-15T12:00"})
+    assert response.status_code == 422
+    assert "the whole series or one date" in field_error(response, "scope")
+    assert '<option value="2027-06-15T12:00" selected>' in response.text
+    response = dana.submit(f"/events/{event_id}/cancel", {"scope": "occurrence"})
+    assert field_error(response, "occurrence") == "choose the date to cancel"
+    event = event_api(client, organizer, event_id)
+    assert (event["status"], event["sequence"]) == ("scheduled", 0)
