@@ -200,7 +200,7 @@ def _visible_event(
 ) -> tuple[Event, Community, str | None]:
     """The event, its community and the caller's role there; NotFound unless the caller may see
     it (members see all of their community's events, others only public ones of a public
-    community) — the same rule as the JSON API's."""
+    community: the same rule as the JSON API's), and never a surprise to its own honoree."""
     event = uow.event(event_id, for_update=for_update)
     if event is None:
         raise NotFound("there is no such event")
@@ -208,7 +208,24 @@ def _visible_event(
     role = uow.role_of(community.id, ctx.member_id)
     if not can_view(role, community) or (role is None and event.visibility != "public"):
         raise NotFound("there is no such event")
+    if _surprise_for(event, _email_of(uow, ctx)):
+        raise NotFound("there is no such event")
     return event, community, role
+
+
+def _email_of(uow: Any, ctx: Context) -> str | None:
+    member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
+    return member.email if member else None
+
+
+def _surprise_for(event: Event, email: str | None) -> bool:
+    """Whether the event is a surprise for the person with `email`, who must not see it."""
+    return bool(
+        event.surprise
+        and email
+        and event.honoree_email
+        and event.honoree_email.lower() == email.lower()
+    )
 
 
 def _schema_errors(error: ValidationError) -> dict[str, str]:
@@ -727,10 +744,13 @@ def _community_page(
         community, role = operations.community_for(uow, slug, ctx)
         events = uow.events_between(community.id, now, now + UPCOMING)
         members = uow.members_of(community.id) if can_manage(role) else []
+        email = _email_of(uow, ctx)
     tz = zone(community.timezone)
     upcoming = []
     for event in events:
         if role is None and event.visibility != "public":
+            continue
+        if _surprise_for(event, email):
             continue
         for occurrence in event.occurrences(now, now + UPCOMING):
             starts = occurrence.starts_at.astimezone(tz)

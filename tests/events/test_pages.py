@@ -844,3 +844,32 @@ def test_cancelling_from_a_series_needs_a_choice(client, organizer, community, d
     assert field_error(response, "occurrence") == "choose the date to cancel"
     event = event_api(client, organizer, event_id)
     assert (event["status"], event["sequence"]) == ("scheduled", 0)
+
+
+def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community, dana):
+    add_member(client, organizer, community, "priya@example.org", name="Priya Natarajan")
+    friday = next_weekday(4)
+    ids = {}
+    for title, surprise in (("Priya's party", "1"), ("Open celebration", "")):
+        response = schedule(
+            dana,
+            community,
+            kind="celebration",
+            title=title,
+            capacity="",
+            honoree_email="Priya@example.org",
+            surprise=surprise,
+            starts_at=f"{friday}T17:00",
+            ends_at=f"{friday}T19:00",
+        )
+        ids[title] = event_id_of(response)
+    assert "Priya's party" in html.unescape(dana.get(f"/c/{community['slug']}").text)
+
+    priya = Browser(stack.wsgi())
+    sign_in(priya, stack, "priya@example.org")
+    page = html.unescape(priya.get(f"/c/{community['slug']}").text)
+    assert "Open celebration" in page
+    assert "Priya's party" not in page
+    surprise, open_one = ids["Priya's party"], ids["Open celebration"]
+    assert priya.get(f"/events/{surprise}").status_code == 404
+    assert priya.get(f"/events/{open_one}").status_code == 200
