@@ -357,7 +357,8 @@ def list_occurrences(slug: str) -> Any:
         raise ApiError(422, "Some query parameters need fixing.", errors)
     with store().begin() as uow:
         community, role = operations.community_for(uow, slug, ctx)
-        window = day_window(bounds["start"], bounds["end"], zone(community.timezone))
+        tz = zone(community.timezone)
+        window = day_window(bounds["start"], bounds["end"], tz, datetime.now(tz).date())
         events = uow.events_between(community.id, *window)
     items = []
     for event in events:

@@ -26,9 +26,13 @@ SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
+CAPACITY_MAX = 10_000
 MAX_COUNT = 730
 MAX_DURATION = timedelta(days=14)
 OCCURRENCE_WINDOW_MAX = timedelta(days=3 * 366)
+# Bounds that keep every expansion of a series cheap: it is walked from its first date.
+SERIES_SPAN_MAX = timedelta(days=10 * 366)
+UNTIL_TOO_LATE = "UNTIL may be at most 10 years after the start; or leave the end open"
 
 # Fields that only make sense for one kind of event.
 KIND_FIELDS = {
@@ -212,13 +216,16 @@ def parse_recurrence(text: str, dtstart: datetime, tz: ZoneInfo) -> Recurrence:
         )
     if "UNTIL" in parts:
         parts["UNTIL"] = _until_utc(parts["UNTIL"], tz)
+        until = datetime.strptime(parts["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if until - dtstart.replace(tzinfo=tz) > SERIES_SPAN_MAX:
+            raise ValueError(UNTIL_TOO_LATE)
     order = ["FREQ", "INTERVAL", *sorted(set(parts) - {"FREQ", "INTERVAL", "COUNT", "UNTIL"})]
     order += [key for key in ("COUNT", "UNTIL") if key in parts]
     recurrence = Recurrence(tuple((key, parts[key]) for key in order if key in parts))
     try:
-        rule = recurrence.rule(dtstart, tz)
-        first = rule[0] if rule.count() else None  # type: ignore[no-untyped-call]
-    except (ValueError, IndexError) as error:
+        # Only the first date: counting an endless rule would walk to the year 9999.
+        first = next(iter(recurrence.rule(dtstart, tz)), None)
+    except ValueError as error:
         raise ValueError(f"the repeat rule is not valid: {error}") from None
     if first is None:
         raise ValueError("the repeat rule ends before the first date: no event would happen")
@@ -246,6 +253,8 @@ def _until_utc(value: str, tz: ZoneInfo) -> str:
             instant = local.replace(tzinfo=tz).astimezone(UTC)
         else:
             raise ValueError
+    except OverflowError:
+        raise ValueError(UNTIL_TOO_LATE) from None
     except ValueError:
         raise ValueError(
             f"UNTIL={value} is not a date (20270131) or date-time (20270131T170000Z)"
@@ -454,8 +463,10 @@ def build_event(current: Event, changes: dict[str, Any], community_timezone: str
         errors["visibility"] = f"choose one of: {', '.join(EVENT_VISIBILITIES)}"
     elif event.kind == "consult_group" and event.visibility == "public":
         errors["visibility"] = "consult groups are confidential: choose community or private"
-    if event.capacity is not None and event.capacity < 1:
-        errors["capacity"] = "capacity must be at least 1, or left empty for no limit"
+    if event.capacity is not None and not 1 <= event.capacity <= CAPACITY_MAX:
+        errors["capacity"] = (
+            f"capacity must be from 1 to {CAPACITY_MAX:,}, or left empty for no limit"
+        )
     if event.kind in KINDS:
         for name, kind in KIND_FIELDS.items():
             given = getattr(event, name)
@@ -507,10 +518,12 @@ def build_event(current: Event, changes: dict[str, Any], community_timezone: str
     return event
 
 
-def day_window(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+def day_window(start: date, end: date, tz: ZoneInfo, today: date) -> tuple[datetime, datetime]:
     """The UTC window from the start of `start` to the end of `end`, both local dates in `tz`."""
     if end < start:
         raise Invalid({"end": "the end date must not be before the start date"})
+    if abs(start - today) > SERIES_SPAN_MAX:
+        raise Invalid({"start": "ask for dates within ten years of today"})
     begin = datetime.combine(start, time()).replace(tzinfo=tz).astimezone(UTC)
     finish = datetime.combine(end + timedelta(days=1), time()).replace(tzinfo=tz).astimezone(UTC)
     if finish - begin > OCCURRENCE_WINDOW_MAX:

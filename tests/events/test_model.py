@@ -190,6 +190,8 @@ def test_a_series_without_end_has_no_last_end_and_expands_in_any_window():
         ("FREQ=WEEKLY;BYDAY=TU", "not one of the dates this rule gives"),
         ("FREQ=WEEKLY;UNTIL=20200101", "ends before the first date"),
         ("FREQ=WEEKLY;UNTIL=tomorrow", "is not a date"),
+        ("FREQ=DAILY;UNTIL=20400101", "at most 10 years"),
+        ("FREQ=DAILY;UNTIL=99991231", "at most 10 years"),
         ("nonsense", "not KEY=VALUE"),
     ],
 )
@@ -208,9 +210,14 @@ def test_cancelled_occurrences_are_listed_as_cancelled():
     assert not ev.is_occurrence(datetime(2027, 3, 25, 12))
 
 
+def test_occurrence_windows_stay_near_today():
+    with pytest.raises(Invalid, match="ten years"):
+        day_window(date(2090, 1, 1), date(2090, 1, 2), NY, today=date(2026, 11, 22))
+
+
 def test_occurrences_overlapping_the_window_edges_are_included():
     ev = event(starts_at=datetime(2027, 3, 4, 23), ends_at=datetime(2027, 3, 5, 1))
-    window = day_window(date(2027, 3, 5), date(2027, 3, 5), NY)
+    window = day_window(date(2027, 3, 5), date(2027, 3, 5), NY, today=date(2026, 11, 22))
     assert len(ev.occurrences(*window)) == 1
 
 

@@ -465,7 +465,7 @@ def form_values(page):
             "2027-03-14 02:30 does not exist in America/New_York",
         ),
         ({"title": "x" * 10_000}, "title", "keep the title to 200 characters (it has 10000)"),
-        ({"capacity": "-3"}, "capacity", "capacity must be at least 1"),
+        ({"capacity": "-3"}, "capacity", "capacity must be from 1 to 10,000"),
         ({"capacity": "six"}, "capacity", "capacity must be a whole number"),
         ({"starts_at": "next Tuesday"}, "starts_at", "give a local date and time"),
         ({"online_url": "zoom"}, "online_url", "give a full link starting with https://"),
@@ -511,7 +511,7 @@ def test_several_errors_are_shown_together(client, community, dana):
     assert response.status_code == 422
     assert "Please fix 3 things" in response.text
     assert field_error(response, "title").startswith("keep the title to 200 characters")
-    assert field_error(response, "capacity").startswith("capacity must be at least 1")
+    assert field_error(response, "capacity").startswith("capacity must be from 1 to 10,000")
     assert field_error(response, "ends_at") == "the event must end after it starts"
     assert ">Line one\n&lt;b&gt;kept&lt;/b&gt;</textarea>" in response.text
 
@@ -820,7 +820,7 @@ def test_errors_the_form_finds_and_errors_the_rules_find_are_shown_together(
     )
     assert response.status_code == 422
     assert field_error(response, "title") == "give the event a title"
-    assert field_error(response, "capacity").startswith("capacity must be at least 1")
+    assert field_error(response, "capacity").startswith("capacity must be from 1 to 10,000")
     assert field_error(response, "online_url") == "give a full link starting with https://"
     assert "whole number" in field_error(response, "interval")
     summary = re.search(r'<div class="error-summary".*?</div>', response.text, re.S).group(0)
