@@ -7,15 +7,12 @@ from datetime import date, datetime
 from functools import wraps
 from typing import Any
 
-import phonenumbers
 from flask import Blueprint, current_app, g, request, url_for
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
 from services.events import operations
 from services.events.auth import current_member_id
 from services.events.model import (
-    COMMUNITY_VISIBILITIES,
-    ROLES,
     Community,
     Event,
     Invalid,
@@ -23,133 +20,26 @@ from services.events.model import (
     zone,
 )
 from services.events.operations import Conflict, Context, Forbidden, NotFound
+from services.events.schemas import (
+    CancelInput,
+    CommunityInput,
+    EventInput,
+    LocalDateTime,
+    MemberInput,
+    messages_by_field,
+    phone_e164,
+)
 from shared.openapi import Operation, document
 from shared.web import ApiError, correlation_id, json_body
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 
 
-class LocalDateTime(fields.Field):
-    """A wall-clock date-time without offset, like 2026-12-03T12:00."""
-
-    default_error_messages = {
-        "invalid": "give a local date and time like 2026-12-03T12:00",
-        "offset": "give the local time without a UTC offset (like 2026-12-03T12:00); "
-        "the time zone goes in the timezone field",
-    }
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.make_error("invalid") from None
-        if parsed.tzinfo is not None:
-            raise self.make_error("offset")
-        return parsed.replace(second=0, microsecond=0)
-
-
-def _text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=validate.Length(max=max_length, error=f"keep this to {max_length} characters"),
-        **kwargs,
-    )
-
-
-def _choice(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=validate.OneOf(choices, error=f"choose one of: {', '.join(choices)}"), **kwargs
-    )
-
-
-def _phone(value: str | None) -> str | None:
-    """E.164 after parsing; numbers without a country code are read as US numbers."""
-    if value in (None, ""):
-        return None
-    try:
-        number = phonenumbers.parse(value, "US")
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError("give a valid phone number, with its country code (+44 …) if not US")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-class CommunityInput(Schema):
-    name = fields.String(required=True)
-    slug = fields.String(load_default=None)
-    timezone = fields.String(required=True)
-    description = fields.String(load_default="")
-    visibility = _choice(COMMUNITY_VISIBILITIES, load_default="private")
-
-
-class MemberInput(Schema):
-    email = fields.Email(required=True, error_messages={"invalid": "give a valid email address"})
-    name = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=200, error="give a name of at most 200 characters"),
-    )
-    phone = fields.String(load_default=None, allow_none=True)
-    role = _choice(ROLES, load_default="member")
-
-
-class EventInput(Schema):
-    """Types and formats only: the values are checked by the domain rules (model.build_event),
-    which the forms share, so every bad field is named in one answer."""
-
-    kind = fields.String(required=True)
-    title = fields.String(required=True)
-    description = fields.String(load_default=None, allow_none=True)
-    starts_at = LocalDateTime(required=True)
-    ends_at = LocalDateTime(required=True)
-    timezone = fields.String(load_default=None, allow_none=True)
-    rrule = fields.String(load_default=None, allow_none=True)
-    location = _text(500, load_default=None, allow_none=True)
-    online_url = fields.URL(
-        load_default=None,
-        allow_none=True,
-        schemes={"https", "http"},
-        error_messages={"invalid": "give a full link starting with https://"},
-    )
-    capacity = fields.Integer(
-        load_default=None,
-        allow_none=True,
-        strict=True,
-        error_messages={"invalid": "capacity must be a whole number"},
-    )
-    rsvp_deadline = LocalDateTime(load_default=None, allow_none=True)
-    visibility = fields.String(load_default="community")
-    honoree_email = fields.Email(
-        load_default=None,
-        allow_none=True,
-        error_messages={"invalid": "give the honoree's email address"},
-    )
-    surprise = fields.Boolean(load_default=False)
-    ce_hours = fields.Float(load_default=None, allow_none=True)
-    presenter = _text(200, load_default=None, allow_none=True)
-
-
-class CancelInput(Schema):
-    occurrence = LocalDateTime(load_default=None, allow_none=True)
-
-
 def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
         return schema.load(data)  # type: ignore[no-any-return]
     except ValidationError as error:
-        raise ApiError(422, "Some fields need fixing.", _flatten(error.messages)) from None
-
-
-def _flatten(messages: Any) -> dict[str, str]:
-    if isinstance(messages, dict):
-        return {
-            key: (" ".join(value) if isinstance(value, list) else str(value))
-            .replace("Unknown field.", "this field is not part of the request; check its name")
-            .replace("Missing data for required field.", "this field is required")
-            for key, value in messages.items()
-        }
-    return {"_schema": str(messages)}
+        raise ApiError(422, "Some fields need fixing.", messages_by_field(error)) from None
 
 
 def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -241,20 +131,6 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def _visible_event(uow: Any, ctx: Context, event_id: str) -> tuple[Event, Community, str | None]:
-    event = uow.event(event_id)
-    if event is None:
-        raise NotFound("there is no such event")
-    community = uow.community_by_id(event.community_id)
-    role = uow.role_of(community.id, ctx.member_id)
-    visible = role is not None or (
-        event.visibility == "public" and community.visibility == "public"
-    )
-    if not visible:
-        raise NotFound("there is no such event")
-    return event, community, role
-
-
 @bp.post("/communities")
 @api_errors
 def create_community() -> Any:
@@ -280,7 +156,7 @@ def add_member(slug: str) -> Any:
     ctx = context(signed_in=True)
     values = load(MemberInput(), json_body())
     try:
-        values["phone"] = _phone(values.get("phone"))
+        values["phone"] = phone_e164(values.get("phone"))
     except ValidationError as error:
         raise ApiError(422, "Some fields need fixing.", {"phone": str(error.messages[0])}) from None
     with store().begin() as uow:
@@ -313,7 +189,7 @@ def schedule_event(slug: str) -> Any:
 def get_event(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
-        event, _, _ = _visible_event(uow, ctx, event_id)
+        event, _, _ = operations.event_for(uow, ctx, event_id)
     return event_json(event)
 
 
@@ -325,7 +201,7 @@ def update_event(event_id: str) -> Any:
     provided = json_body().keys()
     changes = {key: value for key, value in changes.items() if key in provided}
     with store().begin() as uow:
-        event, _, _ = _visible_event(uow, ctx, event_id)
+        event, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
         event, _ = operations.update_event(uow, ctx, event, changes)
     return event_json(event)
 
@@ -336,7 +212,7 @@ def cancel_event(event_id: str) -> Any:
     ctx = context(signed_in=True)
     values = load(CancelInput(), json_body())
     with store().begin() as uow:
-        event, _, _ = _visible_event(uow, ctx, event_id)
+        event, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
         event = operations.cancel_event(uow, ctx, event, values["occurrence"])
     return event_json(event)
 
@@ -360,9 +236,10 @@ def list_occurrences(slug: str) -> Any:
         tz = zone(community.timezone)
         window = day_window(bounds["start"], bounds["end"], tz, datetime.now(tz).date())
         events = uow.events_between(community.id, *window)
+        email = operations.email_of(uow, ctx)
     items = []
     for event in events:
-        if role is None and event.visibility != "public":
+        if not event.visible_to(role, community, email):
             continue
         for occurrence in event.occurrences(*window):
             items.append(

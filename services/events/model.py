@@ -379,6 +379,24 @@ class Event:
         last = deque(self._generate(), maxlen=1)
         return (last[0] + self.duration).astimezone(UTC) if last else self.first_start
 
+    def is_surprise_for(self, email: str | None) -> bool:
+        """A surprise celebration is never shown to its own honoree."""
+        return bool(
+            self.surprise
+            and email
+            and self.honoree_email
+            and self.honoree_email.lower() == email.lower()
+        )
+
+    def visible_to(self, role: str | None, community: Community, email: str | None) -> bool:
+        """Members see their community's events; others only public events of a public
+        community; nobody sees a surprise meant for them."""
+        if self.is_surprise_for(email):
+            return False
+        return role is not None or (
+            self.visibility == "public" and community.visibility == "public"
+        )
+
     def is_occurrence(self, original_start: datetime) -> bool:
         """Whether the naive wall time `original_start` is one of this event's occurrences."""
         until = original_start.replace(tzinfo=self.tz).astimezone(UTC)

@@ -69,6 +69,27 @@ def community_for(uow: UnitOfWork, slug: str, ctx: Context) -> tuple[Community, 
     return community, role
 
 
+def event_for(
+    uow: UnitOfWork, ctx: Context, event_id: str, *, for_update: bool = False
+) -> tuple[Event, Community, str | None]:
+    """The event, its community and the caller's role there; NotFound unless the caller may see
+    it. `for_update` locks the row, for changes that rewrite it from what was read."""
+    event = uow.event(event_id, for_update=for_update)
+    if event is None:
+        raise NotFound("there is no such event")
+    community = uow.community_by_id(event.community_id)
+    assert community is not None
+    role = uow.role_of(community.id, ctx.member_id)
+    if not event.visible_to(role, community, email_of(uow, ctx)):
+        raise NotFound("there is no such event")
+    return event, community, role
+
+
+def email_of(uow: UnitOfWork, ctx: Context) -> str | None:
+    member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
+    return member.email if member else None
+
+
 def require_organizer(uow: UnitOfWork, community: Community, ctx: Context) -> None:
     if ctx.member_id is None:
         raise Forbidden("sign in first")

@@ -30,7 +30,6 @@ from flask import (
 from marshmallow import ValidationError
 
 from services.events import operations
-from services.events.api import CancelInput, CommunityInput, EventInput, MemberInput, _phone
 from services.events.auth import current_member_id
 from services.events.model import (
     CANCELLED,
@@ -41,11 +40,18 @@ from services.events.model import (
     Invalid,
     build_event,
     can_manage,
-    can_view,
     parse_recurrence,
     zone,
 )
 from services.events.operations import Conflict, Context, Forbidden, NotFound
+from services.events.schemas import (
+    CancelInput,
+    CommunityInput,
+    EventInput,
+    MemberInput,
+    messages_by_field,
+    phone_e164,
+)
 from shared.web import correlation_id
 
 bp = Blueprint("pages", __name__)
@@ -193,47 +199,6 @@ def page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             abort(403, description=_sentence(str(error)))
 
     return wrapper
-
-
-def _visible_event(
-    uow: Any, ctx: Context, event_id: str, *, for_update: bool = False
-) -> tuple[Event, Community, str | None]:
-    """The event, its community and the caller's role there; NotFound unless the caller may see
-    it (members see all of their community's events, others only public ones of a public
-    community: the same rule as the JSON API's), and never a surprise to its own honoree."""
-    event = uow.event(event_id, for_update=for_update)
-    if event is None:
-        raise NotFound("there is no such event")
-    community = uow.community_by_id(event.community_id)
-    role = uow.role_of(community.id, ctx.member_id)
-    if not can_view(role, community) or (role is None and event.visibility != "public"):
-        raise NotFound("there is no such event")
-    if _surprise_for(event, _email_of(uow, ctx)):
-        raise NotFound("there is no such event")
-    return event, community, role
-
-
-def _email_of(uow: Any, ctx: Context) -> str | None:
-    member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
-    return member.email if member else None
-
-
-def _surprise_for(event: Event, email: str | None) -> bool:
-    """Whether the event is a surprise for the person with `email`, who must not see it."""
-    return bool(
-        event.surprise
-        and email
-        and event.honoree_email
-        and event.honoree_email.lower() == email.lower()
-    )
-
-
-def _schema_errors(error: ValidationError) -> dict[str, str]:
-    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-    return {
-        key: " ".join(str(m) for m in value) if isinstance(value, list) else str(value)
-        for key, value in messages.items()
-    }
 
 
 def _blank_to_none(value: str) -> str | None:
@@ -561,7 +526,7 @@ def _event_values(
     try:
         values = EventInput().load(data)
     except ValidationError as error:
-        errors = {**_schema_errors(error), **errors}
+        errors = {**messages_by_field(error), **errors}
         values = dict(error.valid_data or {})  # type: ignore[call-overload]
     if errors:
         errors = {**_domain_errors(values, errors, picker, community, current), **errors}
@@ -723,7 +688,7 @@ def new_community() -> Any:
         with store().begin() as uow:
             community = operations.create_community(uow, context(), values)
     except ValidationError as error:
-        return _render_new_community(form, _schema_errors(error), 422)
+        return _render_new_community(form, messages_by_field(error), 422)
     except Invalid as error:
         return _render_new_community(form, error.errors, 422)
     except Conflict as error:
@@ -744,13 +709,11 @@ def _community_page(
         community, role = operations.community_for(uow, slug, ctx)
         events = uow.events_between(community.id, now, now + UPCOMING)
         members = uow.members_of(community.id) if can_manage(role) else []
-        email = _email_of(uow, ctx)
+        email = operations.email_of(uow, ctx)
     tz = zone(community.timezone)
     upcoming = []
     for event in events:
-        if role is None and event.visibility != "public":
-            continue
-        if _surprise_for(event, email):
+        if not event.visible_to(role, community, email):
             continue
         for occurrence in event.occurrences(now, now + UPCOMING):
             starts = occurrence.starts_at.astimezone(tz)
@@ -807,9 +770,9 @@ def invite_member(slug: str) -> Any:
     try:
         values = MemberInput().load(data)
     except ValidationError as error:
-        errors, values = _schema_errors(error), {}
+        errors, values = messages_by_field(error), {}
     try:
-        phone = _phone(data["phone"])
+        phone = phone_e164(data["phone"])
     except ValidationError as error:
         errors["phone"] = str(error.messages[0])  # type: ignore[index]
     if errors:
@@ -893,7 +856,7 @@ def new_event(slug: str) -> Any:
 def event_page(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
-        event, community, role = _visible_event(uow, ctx, event_id)
+        event, community, role = operations.event_for(uow, ctx, event_id)
     tz = event.tz
     first = event.starts_at.replace(tzinfo=tz)
     upcoming = []
@@ -928,7 +891,7 @@ def event_page(event_id: str) -> Any:
 def edit_event(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
-        event, community, _ = _visible_event(uow, ctx, event_id)
+        event, community, _ = operations.event_for(uow, ctx, event_id)
         operations.require_organizer(uow, community, ctx)
     if event.status == CANCELLED:
         flash("This event is cancelled, so it can no longer be changed.")
@@ -944,7 +907,7 @@ def edit_event(event_id: str) -> Any:
         return _render_event_form(community, form, picker, errors, 422, event=event)
     try:
         with store().begin() as uow:
-            current, _, _ = _visible_event(uow, ctx, event_id, for_update=True)
+            current, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
             if form["sequence"] != str(current.sequence):
                 # Someone saved a change since this form was opened; saving now would undo it.
                 form["sequence"] = str(current.sequence)
@@ -985,7 +948,7 @@ def _cancellable(event: Event) -> list[tuple[str, str]]:
 def cancel_event(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
-        event, community, _ = _visible_event(uow, ctx, event_id)
+        event, community, _ = operations.event_for(uow, ctx, event_id)
         operations.require_organizer(uow, community, ctx)
     if event.status == CANCELLED:
         flash("This event is already cancelled.")
@@ -1013,10 +976,10 @@ def cancel_event(event_id: str) -> Any:
                 with store().begin() as uow:
                     # Cancel the event as it is now, not as it was read above: the use case
                     # saves the whole event, so a stale copy would undo a concurrent edit.
-                    current, _, _ = _visible_event(uow, ctx, event_id, for_update=True)
+                    current, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
                     operations.cancel_event(uow, ctx, current, occurrence)
             except ValidationError as error:
-                errors = _schema_errors(error)
+                errors = messages_by_field(error)
             except Invalid as error:
                 errors = error.errors
         if not errors:

@@ -425,3 +425,19 @@ def test_outsiders_see_only_public_events_of_a_public_community(client, stack, o
     ).json["occurrences"]
     assert [o["event_id"] for o in occurrences] == [public["id"]]
     assert occurrences[0]["starts_at"] == "2026-12-03T12:00:00-06:00"
+
+
+def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community):
+    priya = member_headers(client, stack, organizer, community, email="priya@example.org")
+    sam = member_headers(client, stack, organizer, community, email="sam@example.org")
+    party = schedule(
+        client, organizer, community, kind="celebration", title="Priya's licensure",
+        honoree_email="Priya@Example.org", surprise=True, capacity=None, location=None,
+    ).json
+    assert client.get(f"/api/events/{party['id']}", headers=sam).status_code == 200
+    assert client.get(f"/api/events/{party['id']}", headers=priya).status_code == 404
+    url = f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31"
+    assert [o["event_id"] for o in client.get(url, headers=sam).json["occurrences"]] == [
+        party["id"]
+    ]
+    assert client.get(url, headers=priya).json["occurrences"] == []
