@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.parametrize("bus_url", ["rabbitmq"], indirect=True),
 ]
 
-WAIT = 5.0  # seconds; a healthy broker answers in milliseconds
+WAIT = 15.0  # seconds; a healthy broker answers in milliseconds, a loaded CI box may not
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:

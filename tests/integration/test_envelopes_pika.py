@@ -57,7 +57,7 @@ def listener(stack, amqp_url: str) -> Iterator[tuple[BlockingChannel, str]]:
         connection.close()
 
 
-def receive(channel: BlockingChannel, queue: str, count: int, timeout: float = 5.0) -> list[Any]:
+def receive(channel: BlockingChannel, queue: str, count: int, timeout: float = 15.0) -> list[Any]:
     """Exactly `count` messages, then nothing more: fails on fewer within `timeout`, or on more."""
     received: list[Any] = []
     deadline = time.monotonic() + timeout

@@ -86,7 +86,7 @@ class Watcher:
         self.channel.queue_bind(self.queue, "hearth", routing_key=binding)
         self.received: list = []
 
-    def collect(self, until, deadline: float = 20.0) -> list:
+    def collect(self, until, deadline: float = 30.0) -> list:
         """(properties, body) of every message so far, reading until `until(received)` holds."""
         stop = time.monotonic() + deadline
         while not until(self.received) and time.monotonic() < stop:
@@ -113,7 +113,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"{' '.join(args)} exited early:\n{proc.stdout.read()}")
@@ -123,7 +123,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{ready_url} did not answer within 30 s")
+                pytest.fail(f"{ready_url} did not answer within 60 s")
             time.sleep(0.2)
         yield proc
     finally:
@@ -136,7 +136,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
         proc.stdout.close()
 
 
-def wait_for_row(url: str, query, expected: tuple, deadline: float = 15.0):
+def wait_for_row(url: str, query, expected: tuple, deadline: float = 30.0):
     """Poll `query` until its first row equals `expected` or `deadline` passes; the last row."""
     engine = sa.create_engine(url)
     stop = time.monotonic() + deadline
