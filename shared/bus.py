@@ -96,7 +96,10 @@ class Bus:
 
     def connection(self, *, heartbeat: int = 0) -> kombu.Connection:
         if self.in_process:
-            return kombu.Connection(self.url, transport_options={"polling_interval": 0.05})
+            # The memory transport is one per process; the host name only keeps kombu quiet.
+            return kombu.Connection(
+                "memory://localhost/", transport_options={"polling_interval": 0.05}
+            )
         return kombu.Connection(
             self.url,
             heartbeat=heartbeat,
