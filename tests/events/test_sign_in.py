@@ -93,7 +93,8 @@ def test_unknown_addresses_get_the_same_answer_and_no_link(client, stack, member
 def test_an_invalid_address_is_explained(client):
     response = client.submit("/sign-in", {"email": "dana at example"})
     assert response.status_code == 422
-    assert re.search(r'id="e-email"[^>]*>(<span[^>]*>Error: </span>)?Give the email address', response.text)
+    error = r'id="e-email"[^>]*>(<span[^>]*>Error: </span>)?Give the email address'
+    assert re.search(error, response.text)
     assert 'value="dana at example"' in response.text
 
 
