@@ -38,7 +38,9 @@ def _context() -> operations.Context:
 
 def _safe_next(url: str | None) -> str | None:
     # Only same-site paths, so a crafted link cannot send someone elsewhere after signing in.
-    if not url or not url.startswith("/") or url.startswith("//") or urlsplit(url).netloc:
+    if not url or len(url) > 500 or not url.startswith("/") or url.startswith("//"):
+        return None
+    if urlsplit(url).netloc:
         return None
     return url
 

@@ -32,6 +32,7 @@ MAX_DURATION = timedelta(days=14)
 OCCURRENCE_WINDOW_MAX = timedelta(days=3 * 366)
 # Bounds that keep every expansion of a series cheap: it is walked from its first date.
 SERIES_SPAN_MAX = timedelta(days=10 * 366)
+RRULE_MAX = 500
 UNTIL_TOO_LATE = "UNTIL may be at most 10 years after the start; or leave the end open"
 
 # Fields that only make sense for one kind of event.
@@ -85,6 +86,8 @@ def to_instant(local: datetime, tz: ZoneInfo) -> datetime:
     """
     if local.tzinfo is not None:
         raise ValueError("give the local time without a UTC offset, e.g. 2026-12-03T12:00")
+    if not 1 < local.year < 9999:
+        raise ValueError("choose a date within ten years of today")
     earlier = local.replace(tzinfo=tz, fold=0)
     later = local.replace(tzinfo=tz, fold=1)
     if earlier.utcoffset() != later.utcoffset():
@@ -126,10 +129,12 @@ RRULE_KEYS = {
     "BYMONTHDAY",
     "BYMONTH",
     "BYSETPOS",
-    "BYWEEKNO",
-    "BYYEARDAY",
     "WKST",
 }
+# Parts that filter within a month or year: with a daily or weekly rule they can leave no dates
+# at all (BYMONTH=2;BYMONTHDAY=30), and dateutil would then search to the year 9999.
+MONTHLY_PARTS = ("BYMONTHDAY", "BYMONTH", "BYSETPOS")
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 WEEKDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 
@@ -147,19 +152,24 @@ class Recurrence:
     def get(self, key: str) -> str | None:
         return dict(self.parts).get(key)
 
-    def rule(self, dtstart: datetime, tz: ZoneInfo, *, with_count: bool = True) -> rrule:
-        """A dateutil rule over naive wall-clock times in `tz` (so 12:00 stays 12:00 across DST)."""
+    def rule(self, dtstart: datetime, tz: ZoneInfo, *, horizon: datetime | None = None) -> rrule:
+        """A dateutil rule over naive wall-clock times in `tz` (so 12:00 stays 12:00 across DST).
+
+        With a `horizon` (a naive local time) the rule stops there and ignores COUNT. dateutil
+        searches until it finds a date or its UNTIL, so without one a rule with rare or no
+        dates (BYMONTH=2;BYMONTHDAY=30) would be searched to the year 9999.
+        """
         parts = dict(self.parts)
-        if not with_count:
+        until = None
+        if "UNTIL" in parts:
+            instant = datetime.strptime(parts.pop("UNTIL"), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            until = instant.astimezone(tz).replace(tzinfo=None)
+        if horizon is not None:
             parts.pop("COUNT", None)
-        until = parts.pop("UNTIL", None)
-        text = ";".join(f"{key}={value}" for key, value in parts.items())
-        rule = rrulestr(text, dtstart=dtstart)
+            until = min(until, horizon) if until else horizon
+        rule = rrulestr(";".join(f"{key}={value}" for key, value in parts.items()), dtstart=dtstart)
         assert isinstance(rule, rrule)
-        if until is not None:
-            instant = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-            rule = rule.replace(until=instant.astimezone(tz).replace(tzinfo=None))
-        return rule
+        return rule.replace(until=until) if until is not None else rule
 
 
 def parse_recurrence(text: str, dtstart: datetime, tz: ZoneInfo) -> Recurrence:
@@ -199,21 +209,7 @@ def parse_recurrence(text: str, dtstart: datetime, tz: ZoneInfo) -> Recurrence:
         raise ValueError(f"COUNT may be at most {MAX_COUNT}; start a new series after that")
     if int(parts.get("INTERVAL", "1")) > 52:
         raise ValueError("INTERVAL may be at most 52")
-    if "BYDAY" in parts:
-        days = parts["BYDAY"].split(",")
-        if not all(WEEKDAY.match(day) for day in days):
-            raise ValueError(f"BYDAY={parts['BYDAY']} is not a list of days such as TH or 2TU")
-        ordinals = [day for day in days if WEEKDAY.match(day).group(1)]  # type: ignore[union-attr]
-        if len(ordinals) > 1:
-            raise ValueError(
-                "several nth weekdays in one rule (such as 1SU,-1SU) cannot be shown by Outlook; "
-                "make one series for each"
-            )
-    if "BYMONTHDAY" in parts and "," in parts["BYMONTHDAY"]:
-        raise ValueError(
-            "several days of the month in one rule cannot be shown by Outlook; "
-            "make one series for each"
-        )
+    _check_shape(parts)
     if "UNTIL" in parts:
         parts["UNTIL"] = _until_utc(parts["UNTIL"], tz)
         until = datetime.strptime(parts["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -222,19 +218,88 @@ def parse_recurrence(text: str, dtstart: datetime, tz: ZoneInfo) -> Recurrence:
     order = ["FREQ", "INTERVAL", *sorted(set(parts) - {"FREQ", "INTERVAL", "COUNT", "UNTIL"})]
     order += [key for key in ("COUNT", "UNTIL") if key in parts]
     recurrence = Recurrence(tuple((key, parts[key]) for key in order if key in parts))
+    if len(recurrence.text) > RRULE_MAX:
+        raise ValueError(f"keep the repeat rule to {RRULE_MAX} characters")
     try:
-        # Only the first date: counting an endless rule would walk to the year 9999.
-        first = next(iter(recurrence.rule(dtstart, tz)), None)
+        # Only the first date, and only as far as a series may reach.
+        first = next(iter(recurrence.rule(dtstart, tz, horizon=dtstart + SERIES_SPAN_MAX)), None)
     except ValueError as error:
         raise ValueError(f"the repeat rule is not valid: {error}") from None
+    if first is None and "UNTIL" in parts:
+        raise ValueError("UNTIL is before the start: the series would have no dates")
     if first is None:
-        raise ValueError("the repeat rule ends before the first date: no event would happen")
+        raise ValueError("the repeat rule gives no date within ten years of the start")
     if first != dtstart:
         raise ValueError(
             f"the start ({dtstart:%A %-d %B %Y}) is not one of the dates this rule gives "
             f"(the first would be {first:%A %-d %B %Y}); move the start to match the rule"
         )
     return recurrence
+
+
+def _check_shape(parts: dict[str, str]) -> None:
+    """Refuse rules that some calendar apps cannot show, and rules that could have no dates.
+
+    Every rule accepted here has a date at least every few years, so expanding it is cheap; the
+    shapes a meetup needs (weekly, every N weeks, the nth or last weekday of the month, a day of
+    the month) all fit.
+    """
+    freq = parts["FREQ"]
+    days = parts["BYDAY"].split(",") if "BYDAY" in parts else []
+    matches = [WEEKDAY.match(day) for day in days]
+    if not all(matches):
+        raise ValueError(f"BYDAY={parts['BYDAY']} is not a list of days such as TH or 2TU")
+    ordinals = [int(match.group(1)) for match in matches if match and match.group(1)]
+    if freq in ("DAILY", "WEEKLY"):
+        if ordinals:
+            raise ValueError("numbered days such as 2TU only go with FREQ=MONTHLY or YEARLY")
+        extra = [key for key in MONTHLY_PARTS if key in parts]
+        if extra:
+            raise ValueError(f"{extra[0]} only goes with FREQ=MONTHLY or YEARLY")
+        return
+    if len(ordinals) > 1:
+        raise ValueError(
+            "several nth weekdays in one rule (such as 1SU,-1SU) cannot be shown by Outlook; "
+            "make one series for each"
+        )
+    if ordinals and not (1 <= abs(ordinals[0]) <= 5):
+        raise ValueError("a numbered day goes from 1 (first) to 5, or -1 (last) to -5")
+    if ordinals and freq == "YEARLY" and "BYMONTH" not in parts:
+        raise ValueError("a numbered day in a yearly rule needs BYMONTH, e.g. BYMONTH=5;BYDAY=2SU")
+    months = _numbers(parts.get("BYMONTH"), "BYMONTH", 1, 12)
+    monthdays = _numbers(parts.get("BYMONTHDAY"), "BYMONTHDAY", -31, 31)
+    if len(monthdays) > 1:
+        raise ValueError(
+            "several days of the month in one rule cannot be shown by Outlook; "
+            "make one series for each"
+        )
+    if monthdays and 0 in monthdays:
+        raise ValueError("BYMONTHDAY goes from 1 to 31, or -1 (the last day) to -31")
+    if monthdays and months:
+        longest = max(DAYS_IN_MONTH[month - 1] for month in months)
+        if abs(monthdays[0]) > longest:
+            raise ValueError(f"BYMONTHDAY={monthdays[0]} never happens in the months of BYMONTH")
+    if "BYSETPOS" in parts:
+        positions = _numbers(parts["BYSETPOS"], "BYSETPOS", -366, 366)
+        # Each weekday comes at least four times a month, so these positions exist every month.
+        available = 1 if monthdays or ordinals else 4 * max(len(days), 1)
+        if not days or any(p == 0 or abs(p) > available for p in positions):
+            raise ValueError(
+                f"BYSETPOS picks among the days of BYDAY: use 1 to {available} "
+                f"or -1 to -{available}"
+            )
+
+
+def _numbers(value: str | None, key: str, low: int, high: int) -> list[int]:
+    if value is None:
+        return []
+    try:
+        numbers = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise ValueError(f"{key}={value} is not a list of whole numbers") from None
+    if not all(low <= number <= high for number in numbers):
+        raise ValueError(f"{key} values go from {low} to {high}")
+    return numbers
 
 
 def _until_utc(value: str, tz: ZoneInfo) -> str:
@@ -399,6 +464,8 @@ class Event:
 
     def is_occurrence(self, original_start: datetime) -> bool:
         """Whether the naive wall time `original_start` is one of this event's occurrences."""
+        if not timedelta(0) <= original_start - self.starts_at <= SERIES_SPAN_MAX:
+            return False
         until = original_start.replace(tzinfo=self.tz).astimezone(UTC)
         return any(
             local.replace(tzinfo=None) == original_start for local in self._generate(until=until)
@@ -440,14 +507,11 @@ class Event:
             yield self.starts_at.replace(tzinfo=tz, fold=0)
             return
         limit = int(recurrence.get("COUNT") or 0)
-        rule = recurrence.rule(self.starts_at, tz, with_count=False)
-        until_local = (
-            (until + timedelta(days=1)).astimezone(tz).replace(tzinfo=None) if until else None
-        )
+        horizon = self.starts_at + SERIES_SPAN_MAX
+        if until is not None:
+            horizon = min(horizon, (until + timedelta(days=1)).astimezone(tz).replace(tzinfo=None))
         produced = 0
-        for local in rule:
-            if until_local is not None and local > until_local:
-                return
+        for local in recurrence.rule(self.starts_at, tz, horizon=horizon):
             instant = occurrence_instant(local, tz)
             if instant is None:
                 continue
@@ -457,8 +521,14 @@ class Event:
                 return
 
 
-def build_event(current: Event, changes: dict[str, Any], community_timezone: str) -> Event:
-    """Apply `changes` to `current` and check every rule; raise Invalid naming each bad field."""
+def build_event(
+    current: Event, changes: dict[str, Any], community_timezone: str, *, today: date
+) -> Event:
+    """Apply `changes` to `current` and check every rule; raise Invalid naming each bad field.
+
+    A new start must lie within ten years of `today`: every expansion of a series walks from its
+    first date, so that bound is what keeps them cheap.
+    """
     errors: dict[str, str] = {}
     values = {**current.__dict__}
     values.update(changes)
@@ -501,9 +571,12 @@ def build_event(current: Event, changes: dict[str, Any], community_timezone: str
         errors["timezone"] = str(error)
         raise Invalid(errors) from None
     starts = ends = None
+    new_start = changes.get("starts_at")
+    if new_start is not None and abs(new_start.date() - today) > SERIES_SPAN_MAX:
+        errors["starts_at"] = "choose a date within ten years of today"
     for name in ("starts_at", "ends_at", "rsvp_deadline"):
         value = getattr(event, name)
-        if value is None:
+        if value is None or name in errors:
             continue
         try:
             instant = to_instant(value, tz)
@@ -542,8 +615,8 @@ def day_window(start: date, end: date, tz: ZoneInfo, today: date) -> tuple[datet
         raise Invalid({"end": "the end date must not be before the start date"})
     if abs(start - today) > SERIES_SPAN_MAX:
         raise Invalid({"start": "ask for dates within ten years of today"})
+    if end - start > OCCURRENCE_WINDOW_MAX:
+        raise Invalid({"end": "ask for at most three years at a time"})
     begin = datetime.combine(start, time()).replace(tzinfo=tz).astimezone(UTC)
     finish = datetime.combine(end + timedelta(days=1), time()).replace(tzinfo=tz).astimezone(UTC)
-    if finish - begin > OCCURRENCE_WINDOW_MAX:
-        raise Invalid({"end": "ask for at most three years at a time"})
     return begin, finish

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.events import messages
@@ -152,6 +152,10 @@ def create_community(uow: UnitOfWork, ctx: Context, values: dict[str, Any]) -> C
     return community
 
 
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
 def _free_slug(uow: UnitOfWork, base: str) -> str:
     slug, n = base, 1
     while uow.slug_taken(slug):
@@ -212,7 +216,7 @@ def schedule_event(
         ends_at=values.get("ends_at") or datetime.min,
         timezone=values.get("timezone") or community.timezone,
     )
-    event = build_event(blank, values, community.timezone)
+    event = build_event(blank, values, community.timezone, today=_today())
     uow.add_event(event, created_by=ctx.member_id)
     _publish_event(uow, ctx, community, event, "events.event_scheduled")
     return event
@@ -226,7 +230,7 @@ def update_event(
     require_organizer(uow, community, ctx)
     if event.status == CANCELLED:
         raise Conflict("this event is cancelled and can no longer be changed")
-    updated = build_event(event, changes, community.timezone)
+    updated = build_event(event, changes, community.timezone, today=_today())
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
     if not changed:
         return event, []

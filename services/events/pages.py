@@ -405,9 +405,7 @@ class Picker:
         target = "rrule"
         if message.startswith("COUNT") and self.ends == "count":
             target = "count"
-        elif self.ends == "until" and (
-            message.startswith("UNTIL") or "ends before the first date" in message
-        ):
+        elif self.ends == "until" and (message.startswith("UNTIL")):
             target = "until"
         elif message.startswith("INTERVAL") and self.repeat == "weeks":
             target = "interval"
@@ -558,7 +556,7 @@ def _domain_errors(
         timezone=community.timezone,
     )
     try:
-        build_event(blank, changes, community.timezone)
+        build_event(blank, changes, community.timezone, today=datetime.now(UTC).date())
     except Invalid as error:
         return picker.place(error.errors)
     return {}

@@ -71,7 +71,11 @@ class CommunityInput(Schema):
 
 
 class MemberInput(Schema):
-    email = fields.Email(required=True, error_messages={"invalid": "give a valid email address"})
+    email = fields.Email(
+        required=True,
+        validate=validate.Length(max=254, error="an email address has at most 254 characters"),
+        error_messages={"invalid": "give a valid email address"},
+    )
     name = fields.String(
         required=True,
         validate=[
@@ -89,13 +93,14 @@ class EventInput(Schema):
     description = fields.String(load_default=None, allow_none=True)
     starts_at = LocalDateTime(required=True)
     ends_at = LocalDateTime(required=True)
-    timezone = fields.String(load_default=None, allow_none=True)
-    rrule = fields.String(load_default=None, allow_none=True)
+    timezone = _text(64, load_default=None, allow_none=True)
+    rrule = _text(1000, load_default=None, allow_none=True)
     location = _text(500, load_default=None, allow_none=True)
     online_url = fields.URL(
         load_default=None,
         allow_none=True,
         schemes={"https", "http"},
+        validate=validate.Length(max=2000, error="keep the link to 2,000 characters"),
         error_messages={"invalid": "give a full link starting with https://"},
     )
     capacity = fields.Integer(
@@ -109,6 +114,7 @@ class EventInput(Schema):
     honoree_email = fields.Email(
         load_default=None,
         allow_none=True,
+        validate=validate.Length(max=254, error="an email address has at most 254 characters"),
         error_messages={"invalid": "give the honoree's email address"},
     )
     surprise = fields.Boolean(load_default=False)

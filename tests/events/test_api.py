@@ -228,6 +228,19 @@ def test_every_kind_of_event_keeps_its_own_fields(client, organizer, community, 
         ({"online_url": "javascript:alert(1)"}, "online_url", "https://"),
         ({"colour": "red"}, "colour", "not part of the request"),
         ({"ce_hours": 2}, "ce_hours", "only applies to a training"),
+        ({"online_url": "https://example.org/" + "x" * 2000}, "online_url", "2,000 characters"),
+        ({"honoree_email": "a" * 64 + "@" + "b" * 250 + ".org"}, "honoree_email", "honoree"),
+        ({"rrule": "FREQ=MONTHLY;BYMONTH=" + ",".join(["12"] * 200)}, "rrule", "characters"),
+        (
+            {"starts_at": "9999-12-31T22:00", "ends_at": "9999-12-31T23:00"},
+            "starts_at",
+            "within ten years",
+        ),
+        (
+            {"rsvp_deadline": "0001-01-01T01:00", "timezone": "Asia/Tokyo"},
+            "rsvp_deadline",
+            "within ten years",
+        ),
     ],
 )
 def test_bad_event_input_is_a_422_naming_the_field(
@@ -431,8 +444,15 @@ def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community
     priya = member_headers(client, stack, organizer, community, email="priya@example.org")
     sam = member_headers(client, stack, organizer, community, email="sam@example.org")
     party = schedule(
-        client, organizer, community, kind="celebration", title="Priya's licensure",
-        honoree_email="Priya@Example.org", surprise=True, capacity=None, location=None,
+        client,
+        organizer,
+        community,
+        kind="celebration",
+        title="Priya's licensure",
+        honoree_email="Priya@Example.org",
+        surprise=True,
+        capacity=None,
+        location=None,
     ).json
     assert client.get(f"/api/events/{party['id']}", headers=sam).status_code == 200
     assert client.get(f"/api/events/{party['id']}", headers=priya).status_code == 404
@@ -441,3 +461,23 @@ def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community
         party["id"]
     ]
     assert client.get(url, headers=priya).json["occurrences"] == []
+
+
+def test_dates_at_the_edge_of_the_calendar_are_input_errors(client, organizer, community):
+    series = schedule(
+        client,
+        organizer,
+        community,
+        kind="consult_group",
+        title="Consult",
+        rrule="FREQ=WEEKLY;BYDAY=TH",
+    ).json
+    far = client.post(
+        f"/api/events/{series['id']}/cancel",
+        json={"occurrence": "9999-12-31T23:00"},
+        headers=organizer,
+    )
+    assert far.status_code == 422
+    base = f"/api/communities/{community['slug']}/occurrences"
+    for query in ("start=2026-01-01&end=9999-12-31", "start=0001-01-01&end=0001-01-02"):
+        assert client.get(f"{base}?{query}", headers=organizer).status_code == 422

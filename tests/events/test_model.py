@@ -19,6 +19,7 @@ from services.events.model import (
     zone,
 )
 
+TODAY = date(2026, 11, 22)
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -35,7 +36,8 @@ def event(**fields) -> Event:
         "timezone": "America/New_York",
     }
     values.update(fields)
-    return build_event(Event(**values), {}, "America/New_York")
+    blank = Event(**{**values, "starts_at": datetime(2000, 1, 1)})
+    return build_event(blank, values, "America/New_York", today=TODAY)
 
 
 def starts(ev: Event, start: datetime, end: datetime) -> list[str]:
@@ -188,7 +190,14 @@ def test_a_series_without_end_has_no_last_end_and_expands_in_any_window():
         ("FREQ=MONTHLY;BYDAY=1SU,-1SU", "Outlook"),
         ("FREQ=MONTHLY;BYMONTHDAY=2,15", "Outlook"),
         ("FREQ=WEEKLY;BYDAY=TU", "not one of the dates this rule gives"),
-        ("FREQ=WEEKLY;UNTIL=20200101", "ends before the first date"),
+        ("FREQ=WEEKLY;UNTIL=20200101", "UNTIL is before the start"),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "only goes with FREQ=MONTHLY"),
+        ("FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30", "never happens"),
+        ("FREQ=MONTHLY;BYDAY=TH;BYSETPOS=6", "use 1 to 4"),
+        ("FREQ=WEEKLY;BYDAY=2TH", "numbered days"),
+        ("FREQ=MONTHLY;BYDAY=9TH", "a numbered day goes from 1"),
+        ("FREQ=YEARLY;BYDAY=1TH", "needs BYMONTH"),
+        ("FREQ=YEARLY;BYYEARDAY=63", "BYYEARDAY is not supported"),
         ("FREQ=WEEKLY;UNTIL=tomorrow", "is not a date"),
         ("FREQ=DAILY;UNTIL=20400101", "at most 10 years"),
         ("FREQ=DAILY;UNTIL=99991231", "at most 10 years"),
@@ -200,6 +209,20 @@ def test_invalid_rules_are_refused_with_a_reason(rule, message):
         parse_recurrence(rule, datetime(2027, 3, 4, 12), NY)
 
 
+@pytest.mark.parametrize(
+    ("rule", "start"),
+    [
+        ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", datetime(2027, 3, 31, 17)),
+        ("FREQ=MONTHLY;BYMONTHDAY=15", datetime(2027, 3, 15, 12)),
+        ("FREQ=MONTHLY;BYDAY=FR;BYMONTHDAY=13", datetime(2027, 8, 13, 12)),
+        ("FREQ=YEARLY;BYMONTH=5;BYDAY=2SU", datetime(2027, 5, 9, 11)),
+        ("FREQ=DAILY;BYDAY=MO,WE,FR", datetime(2027, 3, 1, 8)),
+    ],
+)
+def test_the_shapes_meetups_need_are_accepted(rule, start):
+    assert parse_recurrence(rule, start, NY).text
+
+
 def test_cancelled_occurrences_are_listed_as_cancelled():
     ev = event(rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=3")
     ev.cancelled_occurrences.add(datetime(2027, 3, 11, 12))
@@ -208,6 +231,13 @@ def test_cancelled_occurrences_are_listed_as_cancelled():
     assert ev.is_occurrence(datetime(2027, 3, 18, 12))
     assert not ev.is_occurrence(datetime(2027, 3, 18, 13))
     assert not ev.is_occurrence(datetime(2027, 3, 25, 12))
+
+
+def test_a_start_far_from_today_is_refused():
+    with pytest.raises(Invalid, match="within ten years of today"):
+        event(starts_at=datetime(1000, 1, 1, 12), ends_at=datetime(1000, 1, 1, 13))
+    with pytest.raises(Invalid, match="within ten years of today"):
+        event(starts_at=datetime(9999, 12, 31, 22), ends_at=datetime(9999, 12, 31, 23))
 
 
 def test_occurrence_windows_stay_near_today():

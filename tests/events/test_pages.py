@@ -472,7 +472,11 @@ def form_values(page):
         ({"repeat": "weeks", "interval": "0"}, "interval", "INTERVAL must be a whole number"),
         ({"repeat": "weeks", "interval": "two"}, "interval", "number of weeks as a whole number"),
         ({"repeat": "weekly", "ends": "count", "count": "1000"}, "count", "COUNT may be at most"),
-        ({"repeat": "weekly", "ends": "until", "until": "2027-06-01"}, "until", "ends before"),
+        (
+            {"repeat": "weekly", "ends": "until", "until": "2027-06-01"},
+            "until",
+            "UNTIL is before the start",
+        ),
         ({"repeat": "custom", "rrule": "FREQ=HOURLY"}, "rrule", "FREQ=HOURLY is not allowed"),
         (
             {"repeat": "custom", "rrule": "FREQ=WEEKLY;COUNT=3", "ends": "count", "count": "2"},
