@@ -62,12 +62,15 @@ def problem(
     return response
 
 
-def json_body() -> dict[str, Any]:
+def json_body(*, optional: bool = False) -> dict[str, Any]:
     """The request's JSON object, or a 400 that says how to send one.
 
     Requiring the JSON media type also keeps cross-site HTML forms, which cannot send it, away from
-    the cookie-authenticated API.
+    the cookie-authenticated API. So an `optional` body may be left out only by callers with a
+    Bearer token, which a browser never attaches by itself.
     """
+    if optional and request.authorization and not request.get_data(cache=True):
+        return {}
     if not request.is_json:
         raise ApiError(400, "Send the body as JSON with Content-Type: application/json.")
     data = request.get_json(silent=True)

@@ -16,6 +16,7 @@ from services.events.model import (
     Community,
     Event,
     Invalid,
+    can_manage,
     day_window,
     zone,
 )
@@ -99,9 +100,11 @@ def community_json(community: Community, role: str | None) -> dict[str, Any]:
     }
 
 
-def event_json(event: Event) -> dict[str, Any]:
+def event_json(event: Event, role: str | None) -> dict[str, Any]:
+    """The event as the caller may see it: the video link is for members, and the honoree's
+    address for organizers only, even on a public event."""
     tz = event.tz
-    return {
+    body = {
         "id": event.id,
         "community_id": event.community_id,
         "kind": event.kind,
@@ -129,6 +132,11 @@ def event_json(event: Event) -> dict[str, Any]:
         "sequence": event.sequence,
         "url": f"{current_app.config['HEARTH_BASE_URL']}/events/{event.id}",
     }
+    if role is None:
+        body["online_url"] = None
+    if not can_manage(role):
+        body["honoree_email"] = None
+    return body
 
 
 @bp.post("/communities")
@@ -180,7 +188,7 @@ def schedule_event(slug: str) -> Any:
     with store().begin() as uow:
         community, _ = operations.community_for(uow, slug, ctx)
         event = operations.schedule_event(uow, ctx, community, values)
-    response = event_json(event)
+    response = event_json(event, "organizer")
     return response, 201, {"Location": url_for(".get_event", event_id=event.id)}
 
 
@@ -189,8 +197,8 @@ def schedule_event(slug: str) -> Any:
 def get_event(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
-        event, _, _ = operations.event_for(uow, ctx, event_id)
-    return event_json(event)
+        event, _, role = operations.event_for(uow, ctx, event_id)
+    return event_json(event, role)
 
 
 @bp.patch("/events/<event_id>")
@@ -201,20 +209,20 @@ def update_event(event_id: str) -> Any:
     provided = json_body().keys()
     changes = {key: value for key, value in changes.items() if key in provided}
     with store().begin() as uow:
-        event, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
+        event, _, role = operations.event_for(uow, ctx, event_id, for_update=True)
         event, _ = operations.update_event(uow, ctx, event, changes)
-    return event_json(event)
+    return event_json(event, role)
 
 
 @bp.post("/events/<event_id>/cancel")
 @api_errors
 def cancel_event(event_id: str) -> Any:
     ctx = context(signed_in=True)
-    values = load(CancelInput(), json_body())
+    values = load(CancelInput(), json_body(optional=True))
     with store().begin() as uow:
-        event, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
+        event, _, role = operations.event_for(uow, ctx, event_id, for_update=True)
         event = operations.cancel_event(uow, ctx, event, values["occurrence"])
-    return event_json(event)
+    return event_json(event, role)
 
 
 @bp.get("/communities/<slug>/occurrences")
@@ -253,7 +261,7 @@ def list_occurrences(slug: str) -> Any:
                 }
             )
     items.sort(key=lambda item: (datetime.fromisoformat(item["starts_at"]), item["event_id"]))
-    return {"occurrences": items}
+    return items
 
 
 OPERATIONS = [

@@ -350,7 +350,7 @@ def test_cancelling_a_series_or_one_occurrence(client, stack, organizer, communi
     occurrences = client.get(
         f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31",
         headers=organizer,
-    ).json["occurrences"]
+    ).json
     assert [(o["starts_at"], o["status"]) for o in occurrences] == [
         ("2026-12-03T12:00:00-05:00", "scheduled"),
         ("2026-12-10T12:00:00-05:00", "cancelled"),
@@ -406,12 +406,12 @@ def test_occurrences_expand_series_across_the_dst_change(client, organizer, comm
         f"/api/communities/{community['slug']}/occurrences?start=2027-03-01&end=2027-03-20",
         headers=organizer,
     )
-    assert [o["starts_at"] for o in response.json["occurrences"]] == [
+    assert [o["starts_at"] for o in response.json] == [
         "2027-03-04T12:00:00-05:00",
         "2027-03-11T12:00:00-05:00",
         "2027-03-18T12:00:00-04:00",
     ]
-    assert response.json["occurrences"][2]["ends_at"] == "2027-03-18T13:30:00-04:00"
+    assert response.json[2]["ends_at"] == "2027-03-18T13:30:00-04:00"
 
 
 def test_occurrence_ranges_are_checked(client, organizer, community):
@@ -435,7 +435,7 @@ def test_outsiders_see_only_public_events_of_a_public_community(client, stack, o
     assert client.get(f"/api/events/{private['id']}").status_code == 404
     occurrences = client.get(
         f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31"
-    ).json["occurrences"]
+    ).json
     assert [o["event_id"] for o in occurrences] == [public["id"]]
     assert occurrences[0]["starts_at"] == "2026-12-03T12:00:00-06:00"
 
@@ -457,10 +457,8 @@ def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community
     assert client.get(f"/api/events/{party['id']}", headers=sam).status_code == 200
     assert client.get(f"/api/events/{party['id']}", headers=priya).status_code == 404
     url = f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31"
-    assert [o["event_id"] for o in client.get(url, headers=sam).json["occurrences"]] == [
-        party["id"]
-    ]
-    assert client.get(url, headers=priya).json["occurrences"] == []
+    assert [o["event_id"] for o in client.get(url, headers=sam).json] == [party["id"]]
+    assert client.get(url, headers=priya).json == []
 
 
 def test_dates_at_the_edge_of_the_calendar_are_input_errors(client, organizer, community):
@@ -481,3 +479,37 @@ def test_dates_at_the_edge_of_the_calendar_are_input_errors(client, organizer, c
     base = f"/api/communities/{community['slug']}/occurrences"
     for query in ("start=2026-01-01&end=9999-12-31", "start=0001-01-01&end=0001-01-02"):
         assert client.get(f"{base}?{query}", headers=organizer).status_code == 422
+
+
+def test_private_details_of_an_event_are_for_those_who_need_them(client, stack, organizer):
+    community = client.post(
+        "/api/communities",
+        json={"name": "Open", "timezone": "UTC", "visibility": "public"},
+        headers=organizer,
+    ).json
+    sam = member_headers(client, stack, organizer, community)
+    party = schedule(
+        client,
+        organizer,
+        community,
+        kind="celebration",
+        title="Retirement",
+        visibility="public",
+        honoree_email="lee@example.org",
+        online_url="https://video.example.org/party",
+        capacity=None,
+        location=None,
+    ).json
+    anonymous = client.get(f"/api/events/{party['id']}").json
+    member = client.get(f"/api/events/{party['id']}", headers=sam).json
+    own = client.get(f"/api/events/{party['id']}", headers=organizer).json
+    assert (anonymous["online_url"], anonymous["honoree_email"]) == (None, None)
+    assert (member["online_url"], member["honoree_email"]) == (party["online_url"], None)
+    assert own["honoree_email"] == "lee@example.org"
+
+
+def test_a_cancel_needs_no_body_from_a_token_holder(client, organizer, community):
+    event = schedule(client, organizer, community).json
+    response = client.post(f"/api/events/{event['id']}/cancel", headers=organizer)
+    assert response.status_code == 200
+    assert response.json["status"] == "cancelled"
