@@ -81,6 +81,10 @@ class MemberAdded(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
+class MemberUpdated(Schema):
+    member = fields.Nested(MemberState, required=True)
+
+
 class EventChanged(Schema):
     event = fields.Nested(EventState, required=True)
 
@@ -103,6 +107,7 @@ class SignInRequested(Schema):
 CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
     "events.community_created": (1, CommunityCreated),
     "events.member_added": (1, MemberAdded),
+    "events.member_updated": (1, MemberUpdated),
     "events.event_scheduled": (1, EventChanged),
     "events.event_updated": (1, EventUpdated),
     "events.event_cancelled": (1, EventChanged),

@@ -181,9 +181,11 @@ def add_member(
             phone=values.get("phone"),
         )
         uow.add_member(member)
-    elif values.get("phone") and not member.phone:
+    elif values.get("phone") and values["phone"] != member.phone:
         member.phone = values["phone"]
         uow.update_member(member)
+        payload = {"member": messages.member_state(member)}
+        uow.publish(messages.message("events.member_updated", payload, ctx.correlation_id))
     previous = uow.role_of(community.id, member.id)
     if previous == role:
         return member, role, False

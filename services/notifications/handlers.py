@@ -29,6 +29,11 @@ def record_member(uow: UnitOfWork, envelope: Envelope) -> None:
     uow.record_membership(community.id, member.id, payload["role"], envelope.occurred_at)
 
 
+def record_contact_details(uow: UnitOfWork, envelope: Envelope) -> None:
+    """A member's name or phone changed, in every community they belong to."""
+    uow.record_member(member_from_state(envelope.payload["member"]), envelope.occurred_at)
+
+
 def community_from_state(state: Mapping[str, Any]) -> Community:
     return Community(
         id=state["id"], slug=state["slug"], name=state["name"], timezone=state["timezone"]
@@ -44,4 +49,5 @@ def member_from_state(state: Mapping[str, Any]) -> Member:
 HANDLERS = {
     "events.community_created": record_community,
     "events.member_added": record_member,
+    "events.member_updated": record_contact_details,
 }

@@ -109,6 +109,21 @@ def test_a_member_of_two_communities(client, organizer, community, stack):
         ]  # fmt: skip
 
 
+def test_a_new_phone_number_is_learned_without_a_change_of_role(
+    client, organizer, community, stack
+):
+    lee = add_member(client, organizer, community["slug"], email="lee@example.org", name="Lee Park")
+    stack.flush()
+    add_member(
+        client, organizer, community["slug"],
+        email="lee@example.org", name="Lee Park", phone="+1 415 555 2671",
+    )  # fmt: skip
+    stack.flush()
+    with notifications(stack).begin() as uow:
+        assert uow.member(lee["id"]).phone == "+14155552671"
+        assert uow.roles_of(lee["id"]) == {community["id"]: "member"}
+
+
 def test_a_changed_role_is_learned(client, organizer, community, stack):
     lee = add_member(client, organizer, community["slug"], email="lee@example.org", name="Lee Park")
     stack.flush()
