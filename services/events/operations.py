@@ -233,13 +233,24 @@ def update_event(
     if event.status == CANCELLED:
         raise Conflict("this event is cancelled and can no longer be changed")
     updated = build_event(event, changes, community.timezone, today=_today())
+    updated.cancelled_occurrences = _moved_cancellations(event, updated)
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
     if not changed:
         return event, []
     updated.sequence = event.sequence + 1
     uow.save_event(updated)
+    if updated.cancelled_occurrences != event.cancelled_occurrences:
+        uow.set_cancelled_occurrences(updated.id, updated.cancelled_occurrences)
     _publish_event(uow, ctx, community, updated, "events.event_updated", changed=changed)
     return updated, changed
+
+
+def _moved_cancellations(before: Event, after: Event) -> set[datetime]:
+    """Cancelled dates move with their series: moving every Thursday from 12:00 to 13:00 keeps
+    the 10 December one cancelled, at 13:00. Those that are no longer dates of the new rule go."""
+    shift = after.starts_at - before.starts_at
+    moved = {start + shift for start in before.cancelled_occurrences}
+    return {start for start in moved if after.is_occurrence(start)}
 
 
 def cancel_event(uow: UnitOfWork, ctx: Context, event: Event, occurrence: datetime | None) -> Event:

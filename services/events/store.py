@@ -348,6 +348,20 @@ class UnitOfWork:
             )
         )
 
+    def set_cancelled_occurrences(self, event_id: str, starts: set[datetime]) -> None:
+        self.conn.execute(
+            cancelled_occurrences.delete().where(cancelled_occurrences.c.event_id == event_id)
+        )
+        if starts:
+            now = _now()
+            self.conn.execute(
+                cancelled_occurrences.insert(),
+                [
+                    {"event_id": event_id, "original_start": start, "cancelled_at": now}
+                    for start in sorted(starts)
+                ],
+            )
+
     def _events_from_rows(self, rows: Sequence[Any]) -> list[Event]:
         ids = [row.id for row in rows]
         cancelled: dict[str, set[datetime]] = {event_id: set() for event_id in ids}

@@ -513,3 +513,44 @@ def test_a_cancel_needs_no_body_from_a_token_holder(client, organizer, community
     response = client.post(f"/api/events/{event['id']}/cancel", headers=organizer)
     assert response.status_code == 200
     assert response.json["status"] == "cancelled"
+
+
+def test_moving_a_series_moves_its_cancelled_dates(client, stack, organizer, community):
+    series = schedule(
+        client,
+        organizer,
+        community,
+        kind="consult_group",
+        title="Consult",
+        rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=4",
+    ).json
+    client.post(
+        f"/api/events/{series['id']}/cancel",
+        json={"occurrence": "2026-12-10T12:00"},
+        headers=organizer,
+    )
+    moved = client.patch(
+        f"/api/events/{series['id']}",
+        json={"starts_at": "2026-12-03T13:00", "ends_at": "2026-12-03T14:00"},
+        headers=organizer,
+    )
+    assert moved.json["cancelled_occurrences"] == ["2026-12-10T13:00:00-05:00"]
+    occurrences = client.get(
+        f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31",
+        headers=organizer,
+    ).json
+    assert [(o["starts_at"][:16], o["status"]) for o in occurrences] == [
+        ("2026-12-03T13:00", "scheduled"),
+        ("2026-12-10T13:00", "cancelled"),
+        ("2026-12-17T13:00", "scheduled"),
+        ("2026-12-24T13:00", "scheduled"),
+    ]
+    [update] = published(stack, "events.event_updated")
+    assert update["payload"]["event"]["cancelled_occurrences"] == ["2026-12-10T13:00:00"]
+    # Every other week now: the 10th is no longer a date of the series, so nothing stays cancelled.
+    fortnightly = client.patch(
+        f"/api/events/{series['id']}",
+        json={"rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH;COUNT=4"},
+        headers=organizer,
+    )
+    assert fortnightly.json["cancelled_occurrences"] == []
