@@ -9,6 +9,7 @@ rather than by broker features the memory transport lacks; the broker's own dead
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ DELIVERY_LIMIT = 10
 PUBLISH_TIMEOUT = 10.0
 
 Handler = Callable[[Envelope], None]
+# How long a consumer waits after a failure that is not the message's fault, before the retry.
+TRANSIENT_PAUSE = 1.0
+
+
+class Transient(Exception):
+    """The handler could not run for a reason outside the message (its database is away, a
+    deadlock): the message is retried after a pause without using up one of its attempts."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,7 @@ def process(
     A body that is not an envelope goes straight to the dead-letter queue. A handler that fails is
     retried by republishing with a higher attempt count; after `max_attempts` the message is parked
     in the dead-letter queue with the error, so it can neither block the queue nor loop forever.
+    A Transient failure is not the message's fault: it is retried after a pause, uncounted.
     """
     headers = dict(message.headers or {})
     attempt = int(headers.get(ATTEMPT_HEADER, 1))
@@ -195,6 +204,11 @@ def process(
         return
     try:
         subscription.handle(envelope)
+    except Transient as error:
+        log.warning("%s %s must wait: %s", envelope.type, envelope.id, error.__cause__ or error)
+        time.sleep(TRANSIENT_PAUSE)
+        _requeue(message, subscription, publisher, envelope, headers)
+        return
     except Exception as error:
         if attempt >= max_attempts:
             log.exception(
@@ -210,17 +224,30 @@ def process(
             max_attempts,
             error,
         )
-        publisher.publish(
-            _text(message.body),
-            type=envelope.type,
-            message_id=envelope.id,
-            correlation_id=envelope.correlation_id,
-            exchange="",
-            routing_key=subscription.queue,
-            headers={**headers, ATTEMPT_HEADER: attempt + 1},
+        _requeue(
+            message, subscription, publisher, envelope, {**headers, ATTEMPT_HEADER: attempt + 1}
         )
-        message.ack()
         return
+    message.ack()
+
+
+def _requeue(
+    message: kombu.Message,
+    subscription: Subscription,
+    publisher: BusPublisher,
+    envelope: Envelope,
+    headers: dict[str, Any],
+) -> None:
+    """Put a copy at the back of the subscription's own queue, then let go of this delivery."""
+    publisher.publish(
+        _text(message.body),
+        type=envelope.type,
+        message_id=envelope.id,
+        correlation_id=envelope.correlation_id,
+        exchange="",
+        routing_key=subscription.queue,
+        headers=headers,
+    )
     message.ack()
 
 

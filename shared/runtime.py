@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from shared.bus import Bus, ConsumerLoop, Handler, Subscription, drain
+from shared.bus import Bus, ConsumerLoop, Handler, Subscription, Transient, drain
 from shared.envelope import Envelope
 from shared.outbox import Outbox, Relay, claim
 
@@ -53,11 +53,15 @@ def transactional(
         handler = handlers.get(envelope.type)
         if handler is None:
             return
-        with begin() as uow:
-            if not claim(uow.conn, inbox, envelope.id, consumer):
-                log.info("%s already handled %s %s", consumer, envelope.type, envelope.id)
-                return
-            handler(uow, envelope)
+        try:
+            with begin() as uow:
+                if not claim(uow.conn, inbox, envelope.id, consumer):
+                    log.info("%s already handled %s %s", consumer, envelope.type, envelope.id)
+                    return
+                handler(uow, envelope)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            # The database is away or the transaction lost a deadlock: not the message's fault.
+            raise Transient(str(error).splitlines()[0]) from error
 
     return handle
 

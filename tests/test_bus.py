@@ -1,0 +1,92 @@
+"""The bus's delivery rules on the in-process transport: retries, dead letters, transient waits."""
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from shared import bus as bus_module
+from shared.bus import MAX_ATTEMPTS, Bus, Subscription, Topology, Transient, drain
+from shared.db import metadata
+from shared.envelope import Envelope
+from shared.outbox import inbox_table
+from shared.runtime import transactional
+
+
+@pytest.fixture
+def bus():
+    return Bus("memory://", Topology(f"hearth-test-{uuid.uuid4().hex[:8]}", "t."))
+
+
+def publish(bus, subscription, count=1):
+    bus.declare([subscription])
+    publisher = bus.publisher()
+    for n in range(count):
+        envelope = Envelope(type="events.event_scheduled", payload={"n": n}, producer="events")
+        publisher.publish(
+            envelope.to_json(),
+            type=envelope.type,
+            message_id=envelope.id,
+            correlation_id=envelope.correlation_id,
+        )
+    return publisher
+
+
+def dead_letters(bus, subscription):
+    with bus.connection() as connection:
+        queue = bus.topology.dead_letter_queue(subscription)(connection.default_channel)
+        found = []
+        while (message := queue.get(no_ack=True)) is not None:
+            found.append(message)
+        return found
+
+
+def test_a_failing_handler_is_retried_then_parked_with_the_error(bus):
+    calls = []
+
+    def handle(envelope):
+        calls.append(envelope.id)
+        raise ValueError("no such event")
+
+    subscription = Subscription("t.rsvps.events", ("events.#",), handle)
+    publisher = publish(bus, subscription)
+    drain(bus, subscription, publisher)
+    assert len(calls) == MAX_ATTEMPTS
+    [parked] = dead_letters(bus, subscription)
+    assert parked.headers["x-hearth-error"] == "ValueError: no such event"
+    assert parked.headers["x-hearth-attempt"] == MAX_ATTEMPTS
+
+
+def test_a_transient_failure_waits_without_using_up_attempts(bus, monkeypatch):
+    monkeypatch.setattr(bus_module, "TRANSIENT_PAUSE", 0)
+    failures = MAX_ATTEMPTS * 2
+    handled = []
+
+    def handle(envelope):
+        if len(handled) < failures:
+            handled.append(None)
+            raise Transient("database restarting")
+        handled.append(envelope.id)
+
+    subscription = Subscription("t.rsvps.events", ("events.#",), handle)
+    publisher = publish(bus, subscription)
+    drain(bus, subscription, publisher)
+    assert len(handled) == failures + 1
+    assert handled[-1] is not None
+    assert dead_letters(bus, subscription) == []
+
+
+def test_an_unreachable_database_is_transient(bus, monkeypatch):
+    monkeypatch.setattr(bus_module, "TRANSIENT_PAUSE", 0)
+    # Nothing listens on port 1: every transaction fails to connect, as during a restart.
+    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    inbox = inbox_table(metadata())
+
+    def begin():
+        return engine.begin()
+
+    handle = transactional(begin, inbox, "t.rsvps.events", {"events.event_scheduled": print})
+    envelope = Envelope(type="events.event_scheduled", payload={}, producer="events")
+    with pytest.raises(Transient, match="connect"):
+        handle(envelope)
+    engine.dispose()
