@@ -6,7 +6,7 @@ from openapi_spec_validator import validate
 PREFIXES = {"events": "/", "rsvps": "/rsvps/", "notifications": "/notifications/"}
 
 
-@pytest.mark.parametrize("service", ["events"])
+@pytest.mark.parametrize("service", ["events", "rsvps", "notifications"])
 def test_the_openapi_document_is_valid(client, service):
     response = client.get(f"{PREFIXES[service]}api/openapi.json")
     assert response.status_code == 200

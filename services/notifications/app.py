@@ -11,6 +11,8 @@ from services.notifications import handlers, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
+from shared.openapi import blueprint as openapi_blueprint
+from shared.openapi import document
 from shared.outbox import Outbox
 from shared.runtime import Service, transactional
 from shared.web import configure_sessions, install, use_shared_templates
@@ -47,6 +49,12 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     use_shared_templates(app)
     app.extensions["hearth.store"] = store.Store(parts.engine, parts.outbox)
     app.extensions["hearth.service"] = parts
+    # Only the operations endpoints so far; the notifications API arrives with its features.
+    app.register_blueprint(
+        openapi_blueprint(
+            NAME, PREFIX, lambda: document("Hearth notifications service", PREFIX, [], {})
+        )
+    )
     install(
         app,
         service=NAME,

@@ -10,6 +10,8 @@ from services.rsvps import handlers, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
+from shared.openapi import blueprint as openapi_blueprint
+from shared.openapi import document
 from shared.outbox import Outbox
 from shared.runtime import Service, transactional
 from shared.web import configure_sessions, install, use_shared_templates
@@ -44,6 +46,10 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     use_shared_templates(app)
     app.extensions["hearth.store"] = store.Store(parts.engine, parts.outbox)
     app.extensions["hearth.service"] = parts
+    # Only the operations endpoints so far; the rsvps API arrives with its features.
+    app.register_blueprint(
+        openapi_blueprint(NAME, PREFIX, lambda: document("Hearth rsvps service", PREFIX, [], {}))
+    )
     install(
         app,
         service=NAME,
