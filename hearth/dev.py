@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import date
 
 import click
@@ -16,6 +17,7 @@ from services.events.store import Store
 from shared.bus import ConsumerLoop, Subscription
 from shared.config import Config
 from shared.envelope import Envelope
+from shared.links import sign_in_url
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def run(config: Config) -> None:
     console = Subscription(
         stack.bus.topology.queue_name("dev", "console"),
         ("events.sign_in_requested",),
-        _print_sign_in_link,
+        _sign_in_printer(config),
     )
     stack.bus.declare([*stack.subscriptions, console])
     if config.demo:
@@ -64,9 +66,12 @@ def _seed(stack: Stack) -> None:
         log.info("seeded the demo community %s", demo.SLUG)
 
 
-def _print_sign_in_link(envelope: Envelope) -> None:
-    member = envelope.payload.get("member", {})
-    click.echo(
-        f"\n  Sign-in link for {member.get('email')}: {envelope.payload.get('url')}\n"
-        "  (works once, for 15 minutes)\n"
-    )
+def _sign_in_printer(config: Config) -> Callable[[Envelope], None]:
+    def print_link(envelope: Envelope) -> None:
+        member = envelope.payload.get("member", {})
+        url = sign_in_url(config.secret_key, config.base_url, envelope.payload["link_id"])
+        click.echo(
+            f"\n  Sign-in link for {member.get('email')}: {url}\n  (works once, for 15 minutes)\n"
+        )
+
+    return print_link

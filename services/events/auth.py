@@ -1,7 +1,8 @@
 """Who is asking: personal API tokens, the shared session cookie, and sign-in by emailed link.
 
-A sign-in link is single use, lives 15 minutes and is stored hashed. Opening it (GET) only shows a
-button: corporate mail scanners open every link, and must not use it up; the POST signs in.
+A sign-in link is single use and lives 15 minutes; its token is never stored (shared.links).
+Opening it (GET) only shows a button: corporate mail scanners open every link, and must not use
+it up; the POST signs in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from services.events import operations
+from shared.links import link_id_of
 from shared.web import correlation_id
 
 bp = Blueprint("auth", __name__)
@@ -70,16 +72,18 @@ def sign_in() -> Any:
 
 @bp.get("/sign-in/<token>")
 def confirm_sign_in(token: str) -> Any:
+    link_id = link_id_of(current_app.config["SECRET_KEY"], token)
     with current_app.extensions["hearth.store"].begin() as uow:
-        link = uow.peek_sign_in_link(token)
+        link = uow.sign_in_link(link_id) if link_id else None
     usable = link is not None and link.used_at is None and link.expires_at > datetime.now(UTC)
     return render_template("sign_in_confirm.html", token=token, usable=usable)
 
 
 @bp.post("/sign-in/<token>")
 def complete_sign_in(token: str) -> Any:
+    link_id = link_id_of(current_app.config["SECRET_KEY"], token)
     with current_app.extensions["hearth.store"].begin() as uow:
-        link = uow.use_sign_in_link(token, datetime.now(UTC))
+        link = uow.use_sign_in_link(link_id, datetime.now(UTC)) if link_id else None
     if link is None:
         return render_template("sign_in_confirm.html", token=token, usable=False), 410
     session.clear()

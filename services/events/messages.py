@@ -98,8 +98,11 @@ class OccurrenceCancelled(EventChanged):
 
 
 class SignInRequested(Schema):
+    """The link is sent as its id: the deliverer makes the URL with shared.links and the
+    deployment's secret key, so the bus never carries a usable secret."""
+
     member = fields.Nested(MemberState, required=True)
-    url = fields.String(required=True)
+    link_id = fields.String(required=True)
     expires_at = fields.String(required=True)
 
 

@@ -30,6 +30,7 @@ from services.events.model import (
 from services.events.store import UnitOfWork, new_token
 
 SIGN_IN_LINK_LIFETIME = timedelta(minutes=15)
+LIVE_SIGN_IN_LINKS_MAX = 3
 
 
 class NotFound(LookupError):
@@ -300,22 +301,28 @@ def _publish_event(
 def request_sign_in(
     uow: UnitOfWork, ctx: Context, email: str, next_url: str | None = None
 ) -> str | None:
-    """Create a single-use link for a member and send it; None (and nothing sent) for an unknown
-    address, which the caller must not reveal."""
+    """Create a single-use link for a member and send it; the link's id, or None (and nothing
+    sent) for an unknown address, which the caller must not reveal.
+
+    A member with a few live links gets no more until one is used or expires, so the form
+    cannot be used to flood someone's inbox.
+    """
     member = uow.member_by_email(email)
     if member is None:
         return None
-    token = new_token()
-    expires_at = datetime.now(UTC) + SIGN_IN_LINK_LIFETIME
-    uow.add_sign_in_link(member.id, token, expires_at, next_url)
-    url = f"{ctx.base_url}/sign-in/{token}"
+    now = datetime.now(UTC)
+    if uow.recent_sign_in_links(member.id, now) >= LIVE_SIGN_IN_LINKS_MAX:
+        return None
+    link_id = str(uuid.uuid4())
+    expires_at = now + SIGN_IN_LINK_LIFETIME
+    uow.add_sign_in_link(link_id, member.id, expires_at, next_url)
     payload = {
         "member": messages.member_state(member),
-        "url": url,
+        "link_id": link_id,
         "expires_at": expires_at.isoformat(),
     }
     uow.publish(messages.message("events.sign_in_requested", payload, ctx.correlation_id))
-    return url
+    return link_id
 
 
 def ensure_member(uow: UnitOfWork, email: str, name: str | None = None) -> Member:

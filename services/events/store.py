@@ -60,10 +60,11 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
+# The link's token is never stored, not even hashed: it is an HMAC of the id (shared.links).
 sign_in_links = sa.Table(
     "sign_in_links",
     meta,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("member_id", sa.ForeignKey("members.id"), nullable=False, index=True),
     sa.Column("next_url", sa.String(500)),
     sa.Column("expires_at", UTCDateTime, nullable=False),
@@ -264,23 +265,30 @@ class UnitOfWork:
         ).scalar()
 
     def add_sign_in_link(
-        self, member_id: str, token: str, expires_at: datetime, next_url: str | None
+        self, link_id: str, member_id: str, expires_at: datetime, next_url: str | None
     ) -> None:
         self.conn.execute(
             sign_in_links.insert().values(
-                token_hash=digest(token),
-                member_id=member_id,
-                expires_at=expires_at,
-                next_url=next_url,
+                id=link_id, member_id=member_id, expires_at=expires_at, next_url=next_url
             )
         )
 
-    def peek_sign_in_link(self, token: str) -> Any:
+    def sign_in_link(self, link_id: str) -> Any:
         return self.conn.execute(
-            sa.select(sign_in_links).where(sign_in_links.c.token_hash == digest(token))
+            sa.select(sign_in_links).where(sign_in_links.c.id == link_id)
         ).first()
 
-    def use_sign_in_link(self, token: str, now: datetime) -> Any:
+    def recent_sign_in_links(self, member_id: str, now: datetime) -> int:
+        """How many unused, unexpired links the member has."""
+        return self.conn.execute(
+            sa.select(sa.func.count()).where(
+                sign_in_links.c.member_id == member_id,
+                sign_in_links.c.used_at.is_(None),
+                sign_in_links.c.expires_at > now,
+            )
+        ).scalar_one()
+
+    def use_sign_in_link(self, link_id: str, now: datetime) -> Any:
         """Mark a valid link used and return it; None if unknown, used or expired.
 
         The conditional UPDATE makes single use hold even when the link is opened twice at once.
@@ -288,13 +296,13 @@ class UnitOfWork:
         used = self.conn.execute(
             sign_in_links.update()
             .where(
-                sign_in_links.c.token_hash == digest(token),
+                sign_in_links.c.id == link_id,
                 sign_in_links.c.used_at.is_(None),
                 sign_in_links.c.expires_at > now,
             )
             .values(used_at=now)
         )
-        return self.peek_sign_in_link(token) if used.rowcount == 1 else None
+        return self.sign_in_link(link_id) if used.rowcount == 1 else None
 
     # Events
 

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.events import store as events_store
+from shared.links import sign_in_url
 from shared.testing import Browser, issue_token
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -41,7 +42,8 @@ def sign_in(client, stack, email, next_url=None):
         if message["payload"]["member"]["email"] == email
     ]
     assert requests, f"no sign-in link was sent to {email}"
-    path = urlsplit(requests[-1]["payload"]["url"]).path
+    link_id = requests[-1]["payload"]["link_id"]
+    path = urlsplit(sign_in_url(stack.config.secret_key, "", link_id)).path
     response = client.submit(path, {})
     assert response.status_code == 302, response.text
     return response

@@ -116,13 +116,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_memberships_member_id'), ['member_id'], unique=False)
 
     op.create_table('sign_in_links',
-    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('member_id', sa.String(length=36), nullable=False),
     sa.Column('next_url', sa.String(length=500), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_sign_in_links_member_id_members')),
-    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_sign_in_links'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_links'))
     )
     with op.batch_alter_table('sign_in_links', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sign_in_links_member_id'), ['member_id'], unique=False)
