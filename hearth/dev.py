@@ -31,8 +31,7 @@ def run(config: Config) -> None:
         _sign_in_printer(config),
     )
     stack.bus.declare([*stack.subscriptions, console])
-    if config.demo:
-        _seed(stack)
+    _prepare_demo(stack)
     stack.start_workers()
     # Until the notifications service mails sign-in links, print them here.
     printer = ConsumerLoop(stack.bus, [console])
@@ -57,13 +56,16 @@ def run(config: Config) -> None:
         stack.stop()
 
 
-def _seed(stack: Stack) -> None:
+def _prepare_demo(stack: Stack) -> None:
+    """Seed the demo community (unless HEARTH_DEMO=0) and grant HEARTH_DEV_TOKEN, every start."""
+    config = stack.config
     events = stack.services["events"]
-    ctx = operations.Context(None, str(uuid.uuid4()), stack.config.base_url)
+    ctx = operations.Context(None, str(uuid.uuid4()), config.base_url)
     with Store(events.engine, events.outbox).begin() as uow:
-        created = demo.seed(uow, ctx, stack.config.dev_token, date.today())
-    if created:
-        log.info("seeded the demo community %s", demo.SLUG)
+        if config.demo and demo.seed(uow, ctx, date.today()):
+            log.info("seeded the demo community %s", demo.SLUG)
+        if config.dev_token:
+            demo.grant_dev_token(uow, config.dev_token)
 
 
 def _sign_in_printer(config: Config) -> Callable[[Envelope], None]:

@@ -17,13 +17,21 @@ MEMBERS = [
 ]
 
 
-def seed(uow: UnitOfWork, ctx: operations.Context, dev_token: str | None, today: date) -> bool:
+def grant_dev_token(uow: UnitOfWork, token: str) -> None:
+    """Make `token` the demo organizer's API token, on every start (HEARTH_DEV_TOKEN)."""
+    organizer = operations.ensure_member(uow, ORGANIZER, "Dana Okafor")
+    owner = uow.member_for_api_token(token)
+    if owner is None:
+        uow.add_api_token(organizer.id, token)
+    elif owner != organizer.id:
+        raise ValueError("HEARTH_DEV_TOKEN is already another member's token; choose another")
+
+
+def seed(uow: UnitOfWork, ctx: operations.Context, today: date) -> bool:
     """Create the demo community unless it exists; False if it already did."""
     if uow.slug_taken(SLUG):
         return False
     organizer = operations.ensure_member(uow, ORGANIZER, "Dana Okafor")
-    if dev_token:
-        uow.add_api_token(organizer.id, dev_token)
     ctx = operations.Context(organizer.id, ctx.correlation_id, ctx.base_url)
     community = operations.create_community(
         uow,

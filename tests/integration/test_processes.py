@@ -314,3 +314,24 @@ def test_the_topology_names_match_the_contract():
     assert topology.exchange.name == "hearth"
     assert topology.exchange.type == "topic"
     assert topology.queue_name("rsvps", "events") == "rsvps.events"
+
+
+def test_hearth_dev_grants_its_token_on_every_start(tmp_path):
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")},
+        "HEARTH_DATA": str(tmp_path / "var"),
+        "HEARTH_PORT": str(port),
+        "HEARTH_DEV_TOKEN": "first",
+        "AMQP_URL": "",
+    }
+    base = f"http://127.0.0.1:{port}"
+    for token in ("first", "second"):
+        env["HEARTH_DEV_TOKEN"] = token
+        with process([*HEARTH, "dev"], env, f"{base}/healthz"):
+            demo = requests.get(
+                f"{base}/api/communities/riverside",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )
+            assert demo.status_code == 200, f"{token}: {demo.status_code}"
