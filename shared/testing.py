@@ -1,9 +1,9 @@
-"""Pytest fixtures for Hearth (a plugin: `pytest_plugins = ["shared.testing"]`).
+"""Pytest plumbing any Hearth test suite can use (a plugin: `pytest_plugins = ["shared.testing"]`).
 
-By default a test gets the three services on SQLite files and the in-process bus. Tests marked
-`postgres` or `broker` run against the real servers named by TEST_POSTGRES_URL and TEST_AMQP_URL;
-when those are unreachable such tests skip on a laptop but fail under CI=true, so a CI run can
-never pass by skipping them.
+Tests marked `postgres` or `broker` run against the real servers named by TEST_POSTGRES_URL and
+TEST_AMQP_URL; when those are unreachable such tests skip on a laptop but fail under CI=true, so
+a CI run can never pass by skipping them. The fixtures that compose the services themselves are
+in the project's tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import smtplib
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kombu
@@ -21,10 +20,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.test import Client, TestResponse
 
-from hearth.stack import Stack
-from services.events import operations
-from services.events.store import Store
-from shared.config import SERVICES, Config
+from shared.config import SERVICES
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
@@ -86,17 +82,6 @@ def postgres_databases(postgres_server: str) -> Iterator[dict[str, str]]:
     admin.dispose()
 
 
-def _empty_tables(stack: Stack) -> None:
-    for service in stack.services.values():
-        with service.engine.begin() as conn:
-            names = [
-                name for name in sa.inspect(conn).get_table_names() if name != "alembic_version"
-            ]
-            if names:
-                quoted = ", ".join(f'"{name}"' for name in names)
-                conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-
-
 # --- RabbitMQ ------------------------------------------------------------------------------
 
 
@@ -110,64 +95,6 @@ def amqp_url() -> str:
         unavailable("RabbitMQ at TEST_AMQP_URL", error)
     return url
 
-
-def delete_topology(stack: Stack) -> None:
-    """Remove a test's exchange and queues from the broker."""
-    topology = stack.bus.topology
-    with stack.bus.connection() as connection:
-        channel = connection.default_channel
-        for subscription in stack.subscriptions:
-            for queue in (
-                topology.work_queue(subscription),
-                topology.dead_letter_queue(subscription),
-            ):
-                queue(channel).delete()
-        topology.exchange(channel).delete()
-
-
-# --- The stack -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> str:
-    """Which database backend the stack uses; parametrize indirectly to run on PostgreSQL."""
-    return getattr(request, "param", "sqlite")
-
-
-@pytest.fixture
-def bus_url(request: pytest.FixtureRequest) -> str:
-    """Which bus the stack uses: `memory://` unless parametrized with "rabbitmq"."""
-    if getattr(request, "param", "memory") == "rabbitmq":
-        return str(request.getfixturevalue("amqp_url"))
-    return "memory://"
-
-
-@pytest.fixture
-def config(tmp_path: Path, database: str, bus_url: str, request: pytest.FixtureRequest) -> Config:
-    run = uuid.uuid4().hex[:8]
-    env = {"HEARTH_DATA": str(tmp_path / "var"), "HEARTH_PORT": "8000"}
-    config = Config.from_env(env, dev=True).with_changes(
-        amqp_url=bus_url,
-        demo=False,
-        exchange=f"hearth-test-{run}",
-        queue_prefix=f"test-{run}.",
-    )
-    if database == "postgres":
-        config = config.with_changes(database_urls=request.getfixturevalue("postgres_databases"))
-    return config
-
-
-@pytest.fixture
-def stack(config: Config) -> Iterator[Stack]:
-    stack = Stack(config)
-    stack.migrate()
-    stack.declare()
-    yield stack
-    if not stack.bus.in_process:
-        delete_topology(stack)
-    if config.database_url("events").startswith("postgresql"):
-        _empty_tables(stack)
-    stack.stop()
 
 
 class Browser(Client):
@@ -183,34 +110,3 @@ class Browser(Client):
         """POST a form the way a browser does, with the CSRF token from its page."""
         token = self.csrf_token(form_page or path)
         return self.post(path, data={**data, "csrf_token": token})
-
-
-@pytest.fixture
-def client(stack: Stack) -> Browser:
-    return Browser(stack.wsgi())
-
-
-def issue_token(stack: Stack, email: str, name: str | None = None) -> str:
-    events = stack.services["events"]
-    with Store(events.engine, events.outbox).begin() as uow:
-        _, token = operations.issue_api_token(uow, email, name)
-    return token
-
-
-@pytest.fixture
-def organizer(stack: Stack) -> dict[str, str]:
-    """Authorization headers of an organizer-to-be (anyone who creates a community organizes it)."""
-    return {"Authorization": f"Bearer {issue_token(stack, 'dana@example.org', 'Dana Okafor')}"}
-
-
-@pytest.fixture
-def community(client: Browser, organizer: dict[str, str]) -> dict[str, Any]:
-    response = client.post(
-        "/api/communities",
-        json={"name": "Riverside Clinicians", "timezone": "America/New_York"},
-        headers=organizer,
-    )
-    assert response.status_code == 201, response.text
-    body = response.json
-    assert isinstance(body, dict)
-    return body

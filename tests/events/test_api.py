@@ -6,7 +6,6 @@ import pytest
 import sqlalchemy as sa
 
 from services.events import store as events_store
-from shared.testing import issue_token
 
 pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -37,14 +36,16 @@ def schedule(client, organizer, community, **changes):
     )
 
 
-def member_headers(client, stack, organizer, community, email="sam@example.org", role="member"):
+def member_headers(
+    client, issue_token, organizer, community, email="sam@example.org", role="member"
+):
     response = client.post(
         f"/api/communities/{community['slug']}/members",
         json={"email": email, "name": "Sam Rivera", "role": role},
         headers=organizer,
     )
     assert response.status_code in (200, 201), response.text
-    return {"Authorization": f"Bearer {issue_token(stack, email)}"}
+    return {"Authorization": f"Bearer {issue_token(email)}"}
 
 
 # --- communities and members -----------------------------------------------------------------
@@ -82,13 +83,15 @@ def test_community_errors(client, organizer, community):
     assert anonymous.status_code == 401
 
 
-def test_a_private_community_is_hidden_from_outsiders(client, stack, community):
-    outsider = {"Authorization": f"Bearer {issue_token(stack, 'out@example.org')}"}
+def test_a_private_community_is_hidden_from_outsiders(client, stack, issue_token, community):
+    outsider = {"Authorization": f"Bearer {issue_token('out@example.org')}"}
     assert client.get(f"/api/communities/{community['slug']}", headers=outsider).status_code == 404
     assert client.get(f"/api/communities/{community['slug']}").status_code == 404
 
 
-def test_organizers_invite_members_and_only_organizers_can(client, stack, organizer, community):
+def test_organizers_invite_members_and_only_organizers_can(
+    client, stack, issue_token, organizer, community
+):
     response = client.post(
         f"/api/communities/{community['slug']}/members",
         json={"email": "Sam@Example.org", "name": "Sam Rivera", "phone": "(202) 555-0143"},
@@ -104,7 +107,7 @@ def test_organizers_invite_members_and_only_organizers_can(client, stack, organi
         headers=organizer,
     )
     assert again.status_code == 200
-    sam = {"Authorization": f"Bearer {issue_token(stack, 'sam@example.org')}"}
+    sam = {"Authorization": f"Bearer {issue_token('sam@example.org')}"}
     forbidden = client.post(
         f"/api/communities/{community['slug']}/members",
         json={"email": "x@example.org", "name": "X"},
@@ -278,8 +281,8 @@ def test_malformed_bodies_are_a_400(client, organizer, community, body, content_
     assert response.json["title"]
 
 
-def test_members_who_are_not_organizers_get_403(client, stack, organizer, community):
-    sam = member_headers(client, stack, organizer, community)
+def test_members_who_are_not_organizers_get_403(client, stack, issue_token, organizer, community):
+    sam = member_headers(client, issue_token, organizer, community)
     assert schedule(client, sam, community).status_code == 403
     event = schedule(client, organizer, community).json
     assert client.get(f"/api/events/{event['id']}", headers=sam).status_code == 200
@@ -440,9 +443,9 @@ def test_outsiders_see_only_public_events_of_a_public_community(client, stack, o
     assert occurrences[0]["starts_at"] == "2026-12-03T12:00:00-06:00"
 
 
-def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community):
-    priya = member_headers(client, stack, organizer, community, email="priya@example.org")
-    sam = member_headers(client, stack, organizer, community, email="sam@example.org")
+def test_a_surprise_is_kept_from_its_honoree(client, stack, issue_token, organizer, community):
+    priya = member_headers(client, issue_token, organizer, community, email="priya@example.org")
+    sam = member_headers(client, issue_token, organizer, community, email="sam@example.org")
     party = schedule(
         client,
         organizer,
@@ -481,13 +484,15 @@ def test_dates_at_the_edge_of_the_calendar_are_input_errors(client, organizer, c
         assert client.get(f"{base}?{query}", headers=organizer).status_code == 422
 
 
-def test_private_details_of_an_event_are_for_those_who_need_them(client, stack, organizer):
+def test_private_details_of_an_event_are_for_those_who_need_them(
+    client, stack, issue_token, organizer
+):
     community = client.post(
         "/api/communities",
         json={"name": "Open", "timezone": "UTC", "visibility": "public"},
         headers=organizer,
     ).json
-    sam = member_headers(client, stack, organizer, community)
+    sam = member_headers(client, issue_token, organizer, community)
     party = schedule(
         client,
         organizer,

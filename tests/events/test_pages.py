@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from services.events import store as events_store
 from shared.links import sign_in_url
-from shared.testing import Browser, issue_token
+from shared.testing import Browser
 
 NEW_YORK = ZoneInfo("America/New_York")
 DASH = "\u2013"  # time ranges are written with an en dash
@@ -148,8 +148,10 @@ def test_signed_out_visitors_of_a_private_community_sign_in_and_come_back(client
     assert "<h1>Riverside Clinicians</h1>" in page.text
 
 
-def test_a_signed_in_non_member_gets_404_on_a_private_community(client, stack, community):
-    issue_token(stack, "outsider@example.org", "Olu Outsider")
+def test_a_signed_in_non_member_gets_404_on_a_private_community(
+    client, stack, issue_token, community
+):
+    issue_token("outsider@example.org", "Olu Outsider")
     sign_in(client, stack, "outsider@example.org")
     page = client.get(f"/c/{community['slug']}")
     assert page.status_code == 404
@@ -751,7 +753,7 @@ def test_a_plain_member_gets_403_on_every_form_and_changes_nothing(
     )
 
 
-def test_a_non_member_gets_404_on_a_private_event(client, stack, organizer, community):
+def test_a_non_member_gets_404_on_a_private_event(client, stack, issue_token, organizer, community):
     event = client.post(
         f"/api/communities/{community['slug']}/events",
         json={
@@ -765,7 +767,7 @@ def test_a_non_member_gets_404_on_a_private_event(client, stack, organizer, comm
     ).json
     signed_out = client.get(f"/events/{event['id']}")
     assert signed_out.status_code == 302 and signed_out.location.startswith("/sign-in?next=")
-    issue_token(stack, "outsider@example.org")
+    issue_token("outsider@example.org")
     sign_in(client, stack, "outsider@example.org")
     # Public, but in a private community: outsiders still cannot see it.
     assert client.get(f"/events/{event['id']}").status_code == 404
