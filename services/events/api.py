@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, g, request, url_for
 from marshmallow import Schema, ValidationError
 
 from services.events import operations
-from services.events.auth import current_member_id
+from services.events.auth import request_context
 from services.events.model import (
     Community,
     Event,
@@ -31,7 +31,7 @@ from services.events.schemas import (
     phone_e164,
 )
 from shared.openapi import Operation, document
-from shared.web import ApiError, correlation_id, json_body
+from shared.web import ApiError, json_body
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 
@@ -66,14 +66,11 @@ def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def context(*, signed_in: bool = False) -> Context:
     """Who is calling; `signed_in` refuses anonymous callers before anything is looked up."""
-    g.member_id = current_member_id()
-    if signed_in and g.member_id is None:
+    ctx = request_context()
+    g.member_id = ctx.member_id
+    if signed_in and ctx.member_id is None:
         raise ApiError(401, "Sign in first.", detail="Send Authorization: Bearer <your API token>.")
-    return Context(
-        member_id=g.member_id,
-        correlation_id=correlation_id(),
-        base_url=current_app.config["HEARTH_BASE_URL"],
-    )
+    return ctx
 
 
 def store():  # type: ignore[no-untyped-def]

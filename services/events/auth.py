@@ -30,9 +30,10 @@ def current_member_id() -> str | None:
     return session.get("member_id")
 
 
-def _context() -> operations.Context:
+def request_context() -> operations.Context:
+    """Who is asking, and the ids that tie this request to the messages it causes."""
     return operations.Context(
-        member_id=session.get("member_id"),
+        member_id=current_member_id(),
         correlation_id=correlation_id(),
         base_url=current_app.config["HEARTH_BASE_URL"],
     )
@@ -65,7 +66,7 @@ def sign_in() -> Any:
             },
         ), 422
     with current_app.extensions["hearth.store"].begin() as uow:
-        operations.request_sign_in(uow, _context(), email, next_url)
+        operations.request_sign_in(uow, request_context(), email, next_url)
     # The same answer whether or not the address is a member's: no one can probe who belongs.
     return render_template("sign_in_sent.html", email=email)
 

@@ -114,10 +114,6 @@ def occurrence_instant(local: datetime, tz: ZoneInfo) -> datetime | None:
     return aware.astimezone(UTC)
 
 
-def in_zone(instant: datetime, tz: ZoneInfo) -> datetime:
-    return instant.astimezone(tz)
-
-
 # --- Recurrence ----------------------------------------------------------------------------
 
 RRULE_KEYS = {

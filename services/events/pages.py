@@ -30,7 +30,7 @@ from flask import (
 from marshmallow import ValidationError
 
 from services.events import operations
-from services.events.auth import current_member_id
+from services.events.auth import current_member_id, request_context
 from services.events.model import (
     CANCELLED,
     KINDS,
@@ -52,7 +52,6 @@ from services.events.schemas import (
     messages_by_field,
     phone_e164,
 )
-from shared.web import correlation_id
 
 bp = Blueprint("pages", __name__)
 
@@ -156,14 +155,6 @@ MEMBER_LABELS = {"email": "Email", "name": "Name", "phone": "Mobile phone", "rol
 
 def store():  # type: ignore[no-untyped-def]
     return current_app.extensions["hearth.store"]
-
-
-def context() -> Context:
-    return Context(
-        member_id=current_member_id(),
-        correlation_id=correlation_id(),
-        base_url=current_app.config["HEARTH_BASE_URL"],
-    )
 
 
 def _sign_in_redirect() -> Any:
@@ -273,7 +264,7 @@ def recurrence_words(event: Event) -> str | None:
     days = byday.split(",") if byday else []
     text = None
     if parts:  # BYMONTH, BYSETPOS, WKST and the like: say it exactly rather than half-right.
-        text = None
+        pass
     elif freq == "DAILY" and not days:
         text = "Every day" if interval == 1 else f"Every {interval} days"
     elif freq == "WEEKLY" and all(day in WEEKDAY_NAMES for day in days):
@@ -469,17 +460,8 @@ class Picker:
 
 
 def _same_rule(built: str, event: Event) -> bool:
-    """Whether the picker's rule is the event's stored (normalized) rule.
-
-    The presets are already written in the model's normal form, so a string comparison settles
-    rules without an end. Only a rule with an end (UNTIL is stored in UTC) goes through the
-    model's parser: for a rule without an end, `parse_recurrence` currently counts every date
-    dateutil can produce (up to the year 9999), which takes seconds.
-    """
-    if built == event.rrule:
-        return True
-    if ";COUNT=" not in built and ";UNTIL=" not in built:
-        return False
+    """Whether the picker's rule is the event's stored rule, once both are in the model's
+    normal form (the stored one already is; UNTIL, for one, is kept in UTC)."""
     try:
         return parse_recurrence(built, event.starts_at, event.tz).text == event.rrule
     except ValueError:
@@ -684,7 +666,7 @@ def new_community() -> Any:
     try:
         values = CommunityInput().load(data)
         with store().begin() as uow:
-            community = operations.create_community(uow, context(), values)
+            community = operations.create_community(uow, request_context(), values)
     except ValidationError as error:
         return _render_new_community(form, messages_by_field(error), 422)
     except Invalid as error:
@@ -701,7 +683,7 @@ def _community_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Any:
-    ctx = context()
+    ctx = request_context()
     now = datetime.now(UTC)
     with store().begin() as uow:
         community, role = operations.community_for(uow, slug, ctx)
@@ -753,7 +735,7 @@ def members_form(slug: str) -> Any:
 @bp.post("/c/<slug>/members")
 @page_errors
 def invite_member(slug: str) -> Any:
-    ctx = context()
+    ctx = request_context()
     with store().begin() as uow:
         community, _ = operations.community_for(uow, slug, ctx)
         operations.require_organizer(uow, community, ctx)
@@ -827,7 +809,7 @@ def _render_event_form(
 @bp.route("/c/<slug>/events/new", methods=["GET", "POST"])
 @page_errors
 def new_event(slug: str) -> Any:
-    ctx = context()
+    ctx = request_context()
     with store().begin() as uow:
         community = _organizer_community(uow, ctx, slug)
     if request.method == "GET":
@@ -852,7 +834,7 @@ def new_event(slug: str) -> Any:
 @bp.get("/events/<event_id>")
 @page_errors
 def event_page(event_id: str) -> Any:
-    ctx = context()
+    ctx = request_context()
     with store().begin() as uow:
         event, community, role = operations.event_for(uow, ctx, event_id)
     tz = event.tz
@@ -887,7 +869,7 @@ def event_page(event_id: str) -> Any:
 @bp.route("/events/<event_id>/edit", methods=["GET", "POST"])
 @page_errors
 def edit_event(event_id: str) -> Any:
-    ctx = context()
+    ctx = request_context()
     with store().begin() as uow:
         event, community, _ = operations.event_for(uow, ctx, event_id)
         operations.require_organizer(uow, community, ctx)
@@ -944,7 +926,7 @@ def _cancellable(event: Event) -> list[tuple[str, str]]:
 @bp.route("/events/<event_id>/cancel", methods=["GET", "POST"])
 @page_errors
 def cancel_event(event_id: str) -> Any:
-    ctx = context()
+    ctx = request_context()
     with store().begin() as uow:
         event, community, _ = operations.event_for(uow, ctx, event_id)
         operations.require_organizer(uow, community, ctx)
