@@ -9,8 +9,11 @@ redelivered message changes nothing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -78,6 +81,36 @@ class Outbox:
             )
         ).one()
         return row[0], row[1]
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction on a service's database, and the outbox its messages go into. Each
+    service subclasses it with its own queries."""
+
+    conn: Connection
+    outbox: Outbox
+
+    def publish(self, envelope: Envelope) -> None:
+        self.outbox.add(self.conn, envelope)
+
+
+U = TypeVar("U", bound=UnitOfWork)
+
+
+class Store(Generic[U]):
+    """Opens units of work of the service's own kind (`unit_of_work`) on its database."""
+
+    unit_of_work: type[U]
+
+    def __init__(self, engine: Engine, outbox: Outbox) -> None:
+        self.engine = engine
+        self.outbox = outbox
+
+    @contextmanager
+    def begin(self) -> Iterator[U]:
+        with self.engine.begin() as conn:
+            yield self.unit_of_work(conn, self.outbox)
 
 
 class Relay:

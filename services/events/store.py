@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
+import shared.outbox
 from services.events.model import Community, Event, Member
 from shared.db import UTCDateTime, metadata
-from shared.envelope import Envelope
-from shared.outbox import Outbox, inbox_table, outbox_table
+from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
 
@@ -146,15 +143,8 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-@dataclass
-class UnitOfWork:
+class UnitOfWork(shared.outbox.UnitOfWork):
     """One transaction: the events service's queries and the outbox it writes to."""
-
-    conn: Connection
-    outbox: Outbox
-
-    def publish(self, envelope: Envelope) -> None:
-        self.outbox.add(self.conn, envelope)
 
     # Communities and members
 
@@ -409,14 +399,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(shared.outbox.Store[UnitOfWork]):
     """Opens units of work on the events database."""
 
-    def __init__(self, engine: Engine, outbox: Outbox) -> None:
-        self.engine = engine
-        self.outbox = outbox
-
-    @contextmanager
-    def begin(self) -> Iterator[UnitOfWork]:
-        with self.engine.begin() as conn:
-            yield UnitOfWork(conn, self.outbox)
+    unit_of_work = UnitOfWork

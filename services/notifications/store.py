@@ -3,19 +3,15 @@ outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
+import shared.outbox
 from services.notifications.model import Community, Member
 from shared.db import UTCDateTime, insert, metadata
-from shared.envelope import Envelope
-from shared.outbox import Outbox, inbox_table, outbox_table
+from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
 
@@ -56,15 +52,8 @@ outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
 
-@dataclass
-class UnitOfWork:
+class UnitOfWork(shared.outbox.UnitOfWork):
     """One transaction: the notifications service's queries and the outbox it writes to."""
-
-    conn: Connection
-    outbox: Outbox
-
-    def publish(self, envelope: Envelope) -> None:
-        self.outbox.add(self.conn, envelope)
 
     # The read model of communities and members
 
@@ -137,14 +126,7 @@ class UnitOfWork:
         return stored is not None
 
 
-class Store:
+class Store(shared.outbox.Store[UnitOfWork]):
     """Opens units of work on the notifications database."""
 
-    def __init__(self, engine: Engine, outbox: Outbox) -> None:
-        self.engine = engine
-        self.outbox = outbox
-
-    @contextmanager
-    def begin(self) -> Iterator[UnitOfWork]:
-        with self.engine.begin() as conn:
-            yield UnitOfWork(conn, self.outbox)
+    unit_of_work = UnitOfWork

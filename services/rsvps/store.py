@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
+import shared.outbox
 from services.rsvps.model import Event
 from shared.db import UTCDateTime, insert, metadata
-from shared.envelope import Envelope
-from shared.outbox import Outbox, inbox_table, outbox_table
+from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
 
@@ -68,15 +63,8 @@ EVENT_COLUMNS = [
 ]
 
 
-@dataclass
-class UnitOfWork:
+class UnitOfWork(shared.outbox.UnitOfWork):
     """One transaction: the rsvps service's queries and the outbox it writes to."""
-
-    conn: Connection
-    outbox: Outbox
-
-    def publish(self, envelope: Envelope) -> None:
-        self.outbox.add(self.conn, envelope)
 
     # The read model of events
 
@@ -126,14 +114,7 @@ class UnitOfWork:
         return True
 
 
-class Store:
+class Store(shared.outbox.Store[UnitOfWork]):
     """Opens units of work on the rsvps database."""
 
-    def __init__(self, engine: Engine, outbox: Outbox) -> None:
-        self.engine = engine
-        self.outbox = outbox
-
-    @contextmanager
-    def begin(self) -> Iterator[UnitOfWork]:
-        with self.engine.begin() as conn:
-            yield UnitOfWork(conn, self.outbox)
+    unit_of_work = UnitOfWork
