@@ -96,7 +96,6 @@ def amqp_url() -> str:
     return url
 
 
-
 class Browser(Client):
     """A cookie-keeping client for the whole origin, with helpers for forms and the API."""
 
