@@ -25,6 +25,11 @@ from prometheus_client import (
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from shared.bus import Bus
+from shared.config import Config
+from shared.openapi import blueprint as openapi_blueprint
+from shared.runtime import Service
+
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hearth_session"
@@ -105,6 +110,37 @@ def configure_sessions(app: Flask, secret_key: str, base_url: str) -> CSRFProtec
     )
     app.context_processor(lambda: {"signed_in": "member_id" in session})
     return CSRFProtect(app)
+
+
+def service_app(
+    import_name: str,
+    *,
+    parts: Service,
+    prefix: str,
+    config: Config,
+    bus: Bus,
+    store: Any,
+    openapi: Callable[[], dict[str, Any]],
+    static_folder: str | None = None,
+) -> tuple[Flask, CSRFProtect]:
+    """A service's Flask app with what every service has: the shared session and CSRF, the
+    shared templates, its store, its OpenAPI document and the operations endpoints."""
+    app = Flask(import_name, static_folder=static_folder)
+    app.config["HEARTH_BASE_URL"] = config.base_url
+    csrf = configure_sessions(app, config.secret_key, config.base_url)
+    use_shared_templates(app)
+    app.extensions["hearth.store"] = store
+    app.extensions["hearth.service"] = parts
+    app.register_blueprint(openapi_blueprint(parts.name, prefix, openapi))
+    install(
+        app,
+        service=parts.name,
+        prefix=prefix,
+        engine=parts.engine,
+        ping_broker=bus.ping,
+        outbox_backlog=parts.outbox.backlog,
+    )
+    return app, csrf
 
 
 def use_shared_templates(app: Flask) -> None:

@@ -10,10 +10,9 @@ from services.events import api, auth, pages, store
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import make_engine
-from shared.openapi import blueprint as openapi_blueprint
 from shared.outbox import Outbox
 from shared.runtime import Service
-from shared.web import configure_sessions, install, use_shared_templates
+from shared.web import service_app
 
 NAME = "events"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,23 +27,19 @@ def service(config: Config) -> Service:
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     parts = parts or service(config)
-    app = Flask(__name__, static_folder=str(Path(__file__).parents[2] / "shared" / "static"))
-    app.config["HEARTH_BASE_URL"] = config.base_url
-    csrf = configure_sessions(app, config.secret_key, config.base_url)
-    use_shared_templates(app)
-    app.extensions["hearth.store"] = store.Store(parts.engine, parts.outbox)
-    app.extensions["hearth.service"] = parts
+    app, csrf = service_app(
+        __name__,
+        parts=parts,
+        prefix="/",
+        config=config,
+        bus=bus,
+        store=store.Store(parts.engine, parts.outbox),
+        openapi=api.openapi_document,
+        # The shared stylesheet is served from the origin's root, which is this service's.
+        static_folder=str(Path(__file__).parents[2] / "shared" / "static"),
+    )
     app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)
-    app.register_blueprint(openapi_blueprint(NAME, "/", api.openapi_document))
+    csrf.exempt(api.bp)  # the API takes only JSON bodies, which cross-site forms cannot send
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
-    install(
-        app,
-        service=NAME,
-        prefix="/",
-        engine=parts.engine,
-        ping_broker=bus.ping,
-        outbox_backlog=parts.outbox.backlog,
-    )
     return app

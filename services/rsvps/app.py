@@ -10,11 +10,10 @@ from services.rsvps import handlers, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
-from shared.openapi import blueprint as openapi_blueprint
 from shared.openapi import document
 from shared.outbox import Outbox
 from shared.runtime import Service, transactional
-from shared.web import configure_sessions, install, use_shared_templates
+from shared.web import service_app
 
 NAME = "rsvps"
 PREFIX = "/rsvps/"
@@ -40,22 +39,14 @@ def service(config: Config) -> Service:
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     parts = parts or service(config)
-    app = Flask(__name__)
-    app.config["HEARTH_BASE_URL"] = config.base_url
-    configure_sessions(app, config.secret_key, config.base_url)
-    use_shared_templates(app)
-    app.extensions["hearth.store"] = store.Store(parts.engine, parts.outbox)
-    app.extensions["hearth.service"] = parts
-    # Only the operations endpoints so far; the rsvps API arrives with its features.
-    app.register_blueprint(
-        openapi_blueprint(NAME, PREFIX, lambda: document("Hearth rsvps service", PREFIX, [], {}))
-    )
-    install(
-        app,
-        service=NAME,
+    app, _ = service_app(
+        __name__,
+        parts=parts,
         prefix=PREFIX,
-        engine=parts.engine,
-        ping_broker=bus.ping,
-        outbox_backlog=parts.outbox.backlog,
+        config=config,
+        bus=bus,
+        store=store.Store(parts.engine, parts.outbox),
+        # Only the operations endpoints so far; the rsvps API arrives with its features.
+        openapi=lambda: document("Hearth rsvps service", PREFIX, [], {}),
     )
     return app
