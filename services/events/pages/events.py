@@ -1,0 +1,248 @@
+"""The views of events: schedule, show, edit and cancel one, or one date of a series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from services.events import operations
+from services.events.auth import request_context
+from services.events.model import CANCELLED, KINDS, Community, Event, Invalid, can_manage
+from services.events.operations import Conflict, Context
+from services.events.pages import bp, store
+from services.events.pages.errors import page_errors, sentence
+from services.events.pages.forms import (
+    event_form,
+    event_values,
+    form_of_event,
+    in_form_order,
+    local_datetime,
+    minutes,
+    number,
+)
+from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
+from services.events.pages.picker import Picker
+from services.events.pages.words import recurrence_words, when
+from services.events.pages.zones import zone_groups
+from services.events.schemas import CancelInput, messages_by_field
+
+CANCELLABLE_OCCURRENCES = 12
+SERIES_PREVIEW = 6
+
+
+def _organizer_community(uow: Any, ctx: Context, slug: str) -> Community:
+    community, _ = operations.community_for(uow, slug, ctx)
+    operations.require_organizer(uow, community, ctx)
+    return community  # type: ignore[no-any-return]
+
+
+def _render_event_form(
+    community: Community,
+    form: dict[str, Any],
+    picker: Picker,
+    errors: dict[str, str],
+    status: int = 200,
+    event: Event | None = None,
+    notice: str | None = None,
+) -> Any:
+    start = local_datetime(form["starts_at"])
+    return render_template(
+        "event_form.html",
+        community=community,
+        event=event,
+        form=form,
+        picker=picker,
+        repeat_choices=picker.choices(start.date() if start else None),
+        errors=errors,
+        labels=EVENT_LABELS,
+        kinds=[(kind, KIND_LABELS[kind]) for kind in KINDS],
+        zones=zone_groups(form["timezone"]),
+        visibilities=EVENT_VISIBILITY_CHOICES,
+        notice=notice,
+    ), status
+
+
+@bp.route("/c/<slug>/events/new", methods=["GET", "POST"])
+@page_errors
+def new_event(slug: str) -> Any:
+    ctx = request_context()
+    with store().begin() as uow:
+        community = _organizer_community(uow, ctx, slug)
+    if request.method == "GET":
+        form = event_form({"timezone": community.timezone, "visibility": "community"})
+        return _render_event_form(community, form, Picker(), {})
+    form = event_form(request.form)
+    picker = Picker.from_form(request.form)
+    values, errors = event_values(form, picker, community)
+    if not errors:
+        try:
+            with store().begin() as uow:
+                community = _organizer_community(uow, ctx, slug)
+                event = operations.schedule_event(uow, ctx, community, values)
+        except Invalid as error:
+            errors = in_form_order(picker.place(error.errors))
+    if errors:
+        return _render_event_form(community, form, picker, errors, 422)
+    flash(f"Scheduled {event.title}.")
+    return redirect(url_for(".event_page", event_id=event.id))
+
+
+@bp.get("/events/<event_id>")
+@page_errors
+def event_page(event_id: str) -> Any:
+    ctx = request_context()
+    with store().begin() as uow:
+        event, community, role = operations.event_for(uow, ctx, event_id)
+    tz = event.tz
+    first = event.starts_at.replace(tzinfo=tz)
+    upcoming = []
+    if event.rrule:
+        now = datetime.now(UTC)
+        for occurrence in event.occurrences(now, now + timedelta(days=2 * 366))[:SERIES_PREVIEW]:
+            upcoming.append(
+                {
+                    "when": when(occurrence.starts_at, occurrence.ends_at),
+                    "starts_at": occurrence.starts_at,
+                    "cancelled": occurrence.status == CANCELLED,
+                }
+            )
+    deadline = event.rsvp_deadline.replace(tzinfo=tz) if event.rsvp_deadline else None
+    return render_template(
+        "event.html",
+        event=event,
+        community=community,
+        role=role,
+        organizer=can_manage(role),
+        first=first,
+        when=when(first, event.ends_at.replace(tzinfo=tz), long=True),
+        repeats=recurrence_words(event),
+        upcoming=upcoming,
+        deadline=when(deadline, long=True) if deadline else None,
+        ce_hours=number(event.ce_hours),
+    )
+
+
+@bp.route("/events/<event_id>/edit", methods=["GET", "POST"])
+@page_errors
+def edit_event(event_id: str) -> Any:
+    ctx = request_context()
+    with store().begin() as uow:
+        event, community, _ = operations.event_for(uow, ctx, event_id)
+        operations.require_organizer(uow, community, ctx)
+    if event.status == CANCELLED:
+        flash("This event is cancelled, so it can no longer be changed.")
+        return redirect(url_for(".event_page", event_id=event.id))
+    if request.method == "GET":
+        return _render_event_form(
+            community, form_of_event(event), Picker.for_event(event), {}, event=event
+        )
+    form = event_form(request.form)
+    picker = Picker.from_form(request.form)
+    values, errors = event_values(form, picker, community, event)
+    if errors:
+        return _render_event_form(community, form, picker, errors, 422, event=event)
+    try:
+        with store().begin() as uow:
+            current, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
+            if form["sequence"] != str(current.sequence):
+                # Someone saved a change since this form was opened; saving now would undo it.
+                form["sequence"] = str(current.sequence)
+                notice = (
+                    "Someone else changed this event since you opened this form. Check the "
+                    "values below against the event page, then save again."
+                )
+                return _render_event_form(
+                    community, form, picker, {}, 409, event=current, notice=notice
+                )
+            updated, changed = operations.update_event(uow, ctx, current, values)
+    except Invalid as error:
+        return _render_event_form(
+            community, form, picker, in_form_order(picker.place(error.errors)), 422, event=event
+        )
+    except Conflict as error:
+        flash(sentence(str(error)))
+        return redirect(url_for(".event_page", event_id=event.id))
+    flash(f"Saved {updated.title}." if changed else "Nothing changed.")
+    return redirect(url_for(".event_page", event_id=event.id))
+
+
+def _cancellable(event: Event) -> list[tuple[str, str]]:
+    """The next occurrences still on, as (original local start, words) for the select."""
+    now = datetime.now(UTC)
+    options = []
+    for occurrence in event.occurrences(now, now + timedelta(days=2 * 366)):
+        if occurrence.status == CANCELLED:
+            continue
+        options.append((minutes(occurrence.original_start), when(occurrence.starts_at)))
+        if len(options) == CANCELLABLE_OCCURRENCES:
+            break
+    return options
+
+
+@bp.route("/events/<event_id>/cancel", methods=["GET", "POST"])
+@page_errors
+def cancel_event(event_id: str) -> Any:
+    ctx = request_context()
+    with store().begin() as uow:
+        event, community, _ = operations.event_for(uow, ctx, event_id)
+        operations.require_organizer(uow, community, ctx)
+    if event.status == CANCELLED:
+        flash("This event is already cancelled.")
+        return redirect(url_for(".event_page", event_id=event.id))
+    occurrences = _cancellable(event) if event.rrule else []
+    # Nothing is preselected: cancelling is not undone, so the organizer says what they mean.
+    form = {"scope": "", "occurrence": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {
+            "scope": request.form.get("scope", ""),
+            "occurrence": request.form.get("occurrence", ""),
+        }
+        raw = None
+        if event.rrule:
+            if form["scope"] not in ("series", "occurrence"):
+                errors["scope"] = "choose whether to cancel the whole series or one date"
+            elif form["scope"] == "occurrence":
+                raw = form["occurrence"] or None
+                if raw is None:
+                    errors["occurrence"] = "choose the date to cancel"
+        if not errors:
+            try:
+                occurrence = CancelInput().load({"occurrence": raw})["occurrence"]
+                with store().begin() as uow:
+                    # Cancel the event as it is now, not as it was read above: the use case
+                    # saves the whole event, so a stale copy would undo a concurrent edit.
+                    current, _, _ = operations.event_for(uow, ctx, event_id, for_update=True)
+                    operations.cancel_event(uow, ctx, current, occurrence)
+            except ValidationError as error:
+                errors = messages_by_field(error)
+            except Invalid as error:
+                errors = error.errors
+        if not errors:
+            if occurrence is None:
+                flash(f"Cancelled {event.title}" + (", the whole series." if event.rrule else "."))
+            else:
+                on = when(occurrence.replace(tzinfo=event.tz))
+                flash(f"Cancelled {event.title} on {on}; the rest of the series goes ahead.")
+            return redirect(url_for(".event_page", event_id=event.id))
+    return render_template(
+        "event_cancel.html",
+        event=event,
+        community=community,
+        form=form,
+        errors=errors,
+        occurrences=occurrences,
+        labels={"scope": "What to cancel", "occurrence": "Date"},
+        scopes=[
+            ("series", "The whole series", "Every date is called off."),
+            ("occurrence", "One date", "Only the date chosen below; the rest go ahead."),
+        ],
+        when=when(
+            event.starts_at.replace(tzinfo=event.tz),
+            event.ends_at.replace(tzinfo=event.tz),
+            long=True,
+        ),
+    ), 422 if errors else 200

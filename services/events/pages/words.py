@@ -1,0 +1,96 @@
+"""Times and repeat rules in the words the pages show."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime
+
+from services.events.model import Event
+
+
+def _zone_abbreviation(moment: datetime) -> str:
+    name = moment.tzname() or ""
+    # Zones without a well-known abbreviation report an offset such as "+03".
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def _day(moment: datetime, long: bool, today: date) -> str:
+    if long:
+        return f"{moment:%A} {moment.day} {moment:%B} {moment.year}"
+    text = f"{moment:%a} {moment.day} {moment:%b}"
+    return text if moment.year == today.year else f"{text} {moment.year}"
+
+
+DASH = "\u2013"  # the en dash of time ranges
+
+
+def when(start: datetime, end: datetime | None = None, long: bool = False) -> str:
+    """A time range in words, in the zone of `start`, like "Thu 3 Dec, 12:00-13:30 EST" (with
+    an en dash)."""
+    today = datetime.now(start.tzinfo).date()
+    first = _day(start, long, today)
+    if end is None:
+        return f"{first}, {start:%H:%M} {_zone_abbreviation(start)}"
+    end = end.astimezone(start.tzinfo)
+    start_zone, end_zone = _zone_abbreviation(start), _zone_abbreviation(end)
+    if start.date() == end.date():
+        if start_zone == end_zone:
+            return f"{first}, {start:%H:%M}{DASH}{end:%H:%M} {start_zone}"
+        return f"{first}, {start:%H:%M} {start_zone} {DASH} {end:%H:%M} {end_zone}"
+    last = _day(end, long, today)
+    if start_zone == end_zone:
+        return f"{first}, {start:%H:%M} {DASH} {last}, {end:%H:%M} {start_zone}"
+    return f"{first}, {start:%H:%M} {start_zone} {DASH} {last}, {end:%H:%M} {end_zone}"
+
+
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+WEEKDAY_NAMES = dict(zip(WEEKDAY_CODES, calendar.day_name, strict=True))
+ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", -1: "last"}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def recurrence_words(event: Event) -> str | None:
+    """The event's repeat rule in words where that is easy, else the RRULE itself."""
+    recurrence = event.recurrence
+    if recurrence is None:
+        return None
+    parts = dict(recurrence.parts)
+    freq, interval = parts.pop("FREQ"), int(parts.pop("INTERVAL", "1"))
+    count, until = parts.pop("COUNT", None), parts.pop("UNTIL", None)
+    byday = parts.pop("BYDAY", None)
+    days = byday.split(",") if byday else []
+    text = None
+    if parts:  # BYMONTH, BYSETPOS, WKST and the like: say it exactly rather than half-right.
+        pass
+    elif freq == "DAILY" and not days:
+        text = "Every day" if interval == 1 else f"Every {interval} days"
+    elif freq == "WEEKLY" and all(day in WEEKDAY_NAMES for day in days):
+        names = [WEEKDAY_NAMES[day] for day in days] or [f"{event.starts_at:%A}"]
+        every = "Every week" if interval == 1 else f"Every {interval} weeks"
+        text = f"{every} on {_join(names)}"
+    elif freq == "MONTHLY" and len(days) == 1 and days[0][-2:] in WEEKDAY_NAMES:
+        n = int(days[0][:-2] or 0)
+        if n in ORDINALS:
+            every = "Every month" if interval == 1 else f"Every {interval} months"
+            text = f"{every} on the {ORDINALS[n]} {WEEKDAY_NAMES[days[0][-2:]]}"
+    elif freq == "MONTHLY" and not days:
+        every = "Every month" if interval == 1 else f"Every {interval} months"
+        text = f"{every} on day {event.starts_at.day}"
+    elif freq == "YEARLY" and not days and interval == 1:
+        text = f"Every year on {event.starts_at.day} {event.starts_at:%B}"
+    if text is None:
+        return f"Repeats by the rule {recurrence.text}"
+    if count:
+        text += f", {_plural(int(count), 'time')}"
+    elif until:
+        instant = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        last = instant.astimezone(event.tz)
+        text += f", until {last:%A} {last.day} {last:%B} {last.year}"
+    return text
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
