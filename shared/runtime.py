@@ -8,20 +8,16 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from shared.bus import Bus, ConsumerLoop, Handler, Subscription, Transient, drain
 from shared.envelope import Envelope
-from shared.outbox import Outbox, Relay, claim
+from shared.outbox import Outbox, Relay, UnitOfWork, claim
 
 log = logging.getLogger(__name__)
-
-
-class UnitOfWork(Protocol):
-    conn: Connection
 
 
 MessageHandler = Callable[[Any, Envelope], None]
@@ -142,7 +138,9 @@ class Worker:
                     backoff = 1.0
                 except Exception:
                     # The broker or database is away: the outbox keeps the messages; try again.
-                    log.exception("%s relay could not publish; retrying in %.0fs", outbox, backoff)
+                    log.exception(
+                        "%s relay could not publish; retrying in %.0fs", self.service.name, backoff
+                    )
                     self._stopping.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
