@@ -175,7 +175,7 @@ action = st.one_of(
         st.integers(0, 7),
         st.sampled_from([YES, YES, NO, MAYBE]),
         st.integers(0, 3),
-    ),  # fmt: skip
+    ),
     st.tuples(st.just("cancel"), st.integers(0, 7)),
     st.tuples(st.just("resize"), st.integers(1, 8)),
 )
