@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 
 import shared.outbox
 from services.rsvps.model import Event
+from services.rsvps.seats import Rsvp
 from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
 
@@ -41,6 +45,28 @@ cancelled_occurrences = sa.Table(
     sa.Column("original_start", sa.DateTime, primary_key=True),
 )
 
+# One row per person (email) and occurrence: their answer, party size and place.
+rsvps = sa.Table(
+    "rsvps",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.ForeignKey("events.event_id"), nullable=False),
+    # The occurrence's original local start (ISO), or "" for a one-off event: never NULL, so
+    # "one answer per email and occurrence" is a plain unique constraint on both databases.
+    sa.Column("occurrence", sa.String(19), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("response", sa.String(10), nullable=False),
+    sa.Column("guests", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("queue_number", sa.Integer),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "occurrence", "email"),
+    sa.Index("ix_rsvps_event_id_occurrence_status", "event_id", "occurrence", "status"),
+)
+
 outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
@@ -68,8 +94,11 @@ class UnitOfWork(shared.outbox.UnitOfWork):
 
     # The read model of events
 
-    def event(self, event_id: str) -> Event | None:
-        row = self.conn.execute(sa.select(events).where(events.c.event_id == event_id)).first()
+    def event(self, event_id: str, *, for_update: bool = False) -> Event | None:
+        """The event as last announced; `for_update` locks its row, which serializes every
+        seat decision for the event across processes (PostgreSQL; SQLite has one writer)."""
+        query = sa.select(events).where(events.c.event_id == event_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).first()
         if row is None:
             return None
         starts = self.conn.execute(
@@ -112,6 +141,53 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 ],
             )
         return True
+
+    # RSVPs
+
+    def attendance(self, event_id: str, occurrence: datetime | None) -> list[Rsvp]:
+        """Every RSVP of one occurrence (of a one-off event when `occurrence` is None)."""
+        rows = self.conn.execute(
+            sa.select(rsvps)
+            .where(rsvps.c.event_id == event_id, rsvps.c.occurrence == _key(occurrence))
+            .order_by(rsvps.c.created_at, rsvps.c.id)
+        ).all()
+        return [_rsvp(row) for row in rows]
+
+    def rsvp(self, rsvp_id: str) -> Rsvp | None:
+        row = self.conn.execute(sa.select(rsvps).where(rsvps.c.id == rsvp_id)).first()
+        return _rsvp(row) if row else None
+
+    def save_rsvps(self, changed: list[Rsvp]) -> None:
+        """Insert new RSVPs and update changed ones, stamping `updated_at`."""
+        now = datetime.now(UTC)
+        for rsvp in changed:
+            rsvp.updated_at = now
+            values = {name: getattr(rsvp, name) for name in RSVP_COLUMNS}
+            values["occurrence"] = _key(rsvp.occurrence)
+            if rsvp.created_at is None:
+                rsvp.created_at = now
+                self.conn.execute(rsvps.insert().values(id=rsvp.id, created_at=now, **values))
+            else:
+                self.conn.execute(rsvps.update().where(rsvps.c.id == rsvp.id).values(**values))
+
+
+RSVP_COLUMNS = [
+    "event_id", "email", "name", "phone", "response", "guests", "status", "queue_number",
+    "updated_at",
+]  # fmt: skip
+
+
+def _key(occurrence: datetime | None) -> str:
+    return occurrence.isoformat(timespec="seconds") if occurrence else ""
+
+
+def _rsvp(row: Any) -> Rsvp:
+    return Rsvp(
+        id=row.id,
+        occurrence=datetime.fromisoformat(row.occurrence) if row.occurrence else None,
+        created_at=row.created_at,
+        **{name: getattr(row, name) for name in RSVP_COLUMNS},
+    )
 
 
 class Store(shared.outbox.Store[UnitOfWork]):

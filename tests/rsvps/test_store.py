@@ -1,0 +1,92 @@
+"""RSVPs persist as the seat rules leave them, one per email and occurrence, on both databases."""
+
+import uuid
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from services.rsvps.seats import CONFIRMED, WAITLISTED, YES, Attendance, Rsvp
+from services.rsvps.store import Store
+
+pytestmark = pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+def event_id(client, organizer, community, stack):
+    """A consult group series of two seats, known to the rsvps service through its messages."""
+    response = client.post(
+        f"/api/communities/{community['slug']}/events",
+        json={"kind": "consult_group", "title": "Consult", "starts_at": "2026-12-03T12:00",
+              "ends_at": "2026-12-03T13:00", "rrule": "FREQ=WEEKLY;BYDAY=TH", "capacity": 2},
+        headers=organizer,
+    )  # fmt: skip
+    stack.flush()
+    return response.json["id"]
+
+
+def rsvps_store(stack):
+    return Store(stack.services["rsvps"].engine, stack.services["rsvps"].outbox)
+
+
+def newcomer(event_id, email, occurrence):
+    return Rsvp(
+        id=str(uuid.uuid4()), event_id=event_id, occurrence=occurrence, email=email,
+        name=email.split("@")[0], phone=None, response="", guests=0, status="",
+    )  # fmt: skip
+
+
+def answer_yes(stack, event_id, email, occurrence):
+    with rsvps_store(stack).begin() as uow:
+        event = uow.event(event_id, for_update=True)
+        attendance = Attendance(event.capacity, uow.attendance(event_id, occurrence))
+        rsvp = newcomer(event_id, email, occurrence)
+        outcome = attendance.answer(rsvp, YES, guests=0)
+        uow.save_rsvps([outcome.rsvp, *outcome.promoted])
+        return outcome.rsvp.id
+
+
+def test_answers_are_kept_per_occurrence_with_their_place_in_line(stack, event_id):
+    first, second = datetime(2026, 12, 3, 12), datetime(2026, 12, 10, 12)
+    for email in ("ana@example.org", "ben@example.org", "cy@example.org"):
+        answer_yes(stack, event_id, email, first)
+    answer_yes(stack, event_id, "cy@example.org", second)
+    with rsvps_store(stack).begin() as uow:
+        kept = uow.attendance(event_id, first)
+        assert [(r.email, r.status, r.queue_number) for r in kept] == [
+            ("ana@example.org", CONFIRMED, 1),
+            ("ben@example.org", CONFIRMED, 2),
+            ("cy@example.org", WAITLISTED, 3),
+        ]
+        assert [r.status for r in uow.attendance(event_id, second)] == [CONFIRMED]
+        assert uow.attendance(event_id, None) == []
+        again = uow.rsvp(kept[2].id)
+        assert again == kept[2]
+        assert again.occurrence == first
+
+
+def test_one_answer_per_email_and_occurrence(stack, event_id):
+    start = datetime(2026, 12, 3, 12)
+    answer_yes(stack, event_id, "ana@example.org", start)
+    with pytest.raises(sa.exc.IntegrityError):
+        answer_yes(stack, event_id, "ana@example.org", start)
+
+
+def test_a_promotion_is_saved_with_the_cancellation_that_caused_it(stack, event_id):
+    start = datetime(2026, 12, 3, 12)
+    ana = answer_yes(stack, event_id, "ana@example.org", start)
+    for email in ("ben@example.org", "cy@example.org"):
+        answer_yes(stack, event_id, email, start)
+    with rsvps_store(stack).begin() as uow:
+        event = uow.event(event_id, for_update=True)
+        attendance = Attendance(event.capacity, uow.attendance(event_id, start))
+        outcome = attendance.cancel(next(r for r in attendance.rsvps if r.id == ana))
+        uow.save_rsvps([outcome.rsvp, *outcome.promoted])
+    with rsvps_store(stack).begin() as uow:
+        assert {r.email: r.status for r in uow.attendance(event_id, start)} == {
+            "ana@example.org": "cancelled",
+            "ben@example.org": CONFIRMED,
+            "cy@example.org": CONFIRMED,
+        }
