@@ -1,30 +1,44 @@
-"""Sign-in links that carry their own proof, so no usable secret is ever stored or sent.
+"""Links that carry their own proof, so no usable secret is ever stored or sent.
 
-A link's token is an HMAC of its id under the deployment's secret key. The database and the
-bus hold only the id: reading them (a leaked backup, a curious operator, the dead-letter queue)
-gives nothing to sign in with. Whoever delivers the link signs the id with the same key, which
-every process of a deployment shares.
+A link's token is an HMAC of an id under the deployment's secret key, with a different salt for
+each purpose (a sign-in token cannot open an RSVP, nor the reverse). Databases and the bus hold
+only ids: reading them (a leaked backup, a curious operator, a dead-letter queue) gives nothing
+to act with. Whoever delivers a link signs the id with the same key, which every process of a
+deployment shares.
 """
 
 from __future__ import annotations
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-SALT = "hearth.sign-in-link"
+SIGN_IN = "hearth.sign-in-link"
+MANAGE_RSVP = "hearth.manage-rsvp"
 
 
-def sign_in_token(secret_key: str, link_id: str) -> str:
-    return URLSafeSerializer(secret_key, salt=SALT).dumps(link_id)
+def token_for(secret_key: str, purpose: str, value: str) -> str:
+    return URLSafeSerializer(secret_key, salt=purpose).dumps(value)
+
+
+def value_of(secret_key: str, purpose: str, token: str) -> str | None:
+    """The id a token was made for, or None unless it was made with this key for `purpose`."""
+    try:
+        value = URLSafeSerializer(secret_key, salt=purpose).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def sign_in_url(secret_key: str, base_url: str, link_id: str) -> str:
-    return f"{base_url}/sign-in/{sign_in_token(secret_key, link_id)}"
+    return f"{base_url}/sign-in/{token_for(secret_key, SIGN_IN, link_id)}"
 
 
 def link_id_of(secret_key: str, token: str) -> str | None:
-    """The id a token was made for, or None if it was not made with this key."""
-    try:
-        link_id = URLSafeSerializer(secret_key, salt=SALT).loads(token)
-    except BadSignature:
-        return None
-    return link_id if isinstance(link_id, str) else None
+    return value_of(secret_key, SIGN_IN, token)
+
+
+def manage_rsvp_url(secret_key: str, base_url: str, rsvp_id: str) -> str:
+    return f"{base_url}/rsvps/manage/{token_for(secret_key, MANAGE_RSVP, rsvp_id)}"
+
+
+def rsvp_id_of(secret_key: str, token: str) -> str | None:
+    return value_of(secret_key, MANAGE_RSVP, token)
