@@ -117,6 +117,7 @@ def event_json(event: Event, role: str | None) -> dict[str, Any]:
         "location": event.location,
         "online_url": event.online_url,
         "capacity": event.capacity,
+        "guest_limit": event.guests_allowed,
         "rsvp_deadline": (
             event.rsvp_deadline.replace(tzinfo=tz).isoformat() if event.rsvp_deadline else None
         ),

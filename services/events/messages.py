@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from services.events.model import (
     COMMUNITY_VISIBILITIES,
     EVENT_VISIBILITIES,
+    GUEST_LIMIT_MAX,
     KINDS,
     ROLES,
     Community,
@@ -59,6 +60,8 @@ class EventState(Schema):
     location = fields.String(required=True, allow_none=True)
     online_url = fields.String(required=True, allow_none=True)
     capacity = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
+    # Always a number: the default is the events service's rule, not something to re-derive.
+    guest_limit = fields.Integer(required=True, validate=validate.Range(min=0, max=GUEST_LIMIT_MAX))
     rsvp_deadline = fields.String(required=True, allow_none=True)
     visibility = fields.String(required=True, validate=validate.OneOf(EVENT_VISIBILITIES))
     honoree_email = fields.String(required=True, allow_none=True)
@@ -172,6 +175,7 @@ def event_state(event: Event, community: Community, base_url: str) -> dict[str, 
         "location": event.location,
         "online_url": event.online_url,
         "capacity": event.capacity,
+        "guest_limit": event.guests_allowed,
         "rsvp_deadline": deadline.replace(tzinfo=tz).isoformat() if deadline else None,
         "visibility": event.visibility,
         "honoree_email": event.honoree_email,

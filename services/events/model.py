@@ -27,6 +27,12 @@ SCHEDULED, CANCELLED = "scheduled", "cancelled"
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
 CAPACITY_MAX = 10_000
+GUEST_LIMIT_MAX = 20
+# Guests each attendee may bring when the organizer does not say. A consult group is confidential
+# and a training's CE hours are earned in one's own name, so neither takes guests unless the
+# organizer allows them; the other kinds take the usual meetup "plus one".
+DEFAULT_GUEST_LIMIT = 1
+DEFAULT_GUEST_LIMITS = {"consult_group": 0, "training": 0}
 MAX_COUNT = 730
 MAX_DURATION = timedelta(days=14)
 OCCURRENCE_WINDOW_MAX = timedelta(days=3 * 366)
@@ -399,6 +405,7 @@ class Event:
     location: str | None = None
     online_url: str | None = None
     capacity: int | None = None
+    guest_limit: int | None = None  # None: the default, see `guests_allowed`
     rsvp_deadline: datetime | None = None  # naive local wall time in `timezone`
     visibility: str = "community"
     honoree_email: str | None = None
@@ -424,6 +431,15 @@ class Event:
         if not self.rrule:
             return None
         return Recurrence(tuple(tuple(p.split("=", 1)) for p in self.rrule.split(";")))  # type: ignore[misc]
+
+    @property
+    def guests_allowed(self) -> int:
+        """Guests each attendee may bring: the organizer's limit, or else the default for the
+        kind, and never more than the capacity leaves seats for (a party must fit)."""
+        if self.guest_limit is not None:
+            return self.guest_limit
+        default = DEFAULT_GUEST_LIMITS.get(self.kind, DEFAULT_GUEST_LIMIT)
+        return default if self.capacity is None else max(min(default, self.capacity - 1), 0)
 
     @property
     def first_start(self) -> datetime:
@@ -551,6 +567,23 @@ def build_event(
         errors["capacity"] = (
             f"capacity must be from 1 to {CAPACITY_MAX:,}, or left empty for no limit"
         )
+    limit = event.guest_limit
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            errors["guest_limit"] = "the guest limit must be a whole number, like 1"
+        elif not 0 <= limit <= GUEST_LIMIT_MAX:
+            errors["guest_limit"] = (
+                f"the guest limit must be from 0 (no guests) to {GUEST_LIMIT_MAX} per attendee, "
+                "or left empty for the default"
+            )
+        elif event.capacity is not None and "capacity" not in errors and limit >= event.capacity:
+            # An attendee with that many guests could never get a seat.
+            room = event.capacity - 1
+            most = "no guests" if room == 0 else f"at most {room} guest{'s' if room > 1 else ''}"
+            errors["guest_limit"] = (
+                f"with a capacity of {event.capacity}, each attendee can bring {most}: "
+                "lower the guest limit or raise the capacity"
+            )
     if event.kind in KINDS:
         for name, kind in KIND_FIELDS.items():
             given = getattr(event, name)

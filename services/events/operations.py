@@ -236,6 +236,9 @@ def update_event(
     updated = build_event(event, changes, community.timezone, today=_today())
     updated.cancelled_occurrences = _moved_cancellations(event, updated)
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
+    if updated.guests_allowed != event.guests_allowed and "guest_limit" not in changed:
+        # A default limit follows the kind and capacity: attendees see it change with them.
+        changed.append("guest_limit")
     if not changed:
         return event, []
     updated.sequence = event.sequence + 1

@@ -109,6 +109,12 @@ class EventInput(Schema):
         strict=True,
         error_messages={"invalid": "capacity must be a whole number"},
     )
+    guest_limit = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        error_messages={"invalid": "the guest limit must be a whole number, like 1"},
+    )
     rsvp_deadline = LocalDateTime(load_default=None, allow_none=True)
     visibility = fields.String(load_default="community")
     honoree_email = fields.Email(

@@ -87,6 +87,8 @@ events = sa.Table(
     sa.Column("location", sa.String(500)),
     sa.Column("online_url", sa.String(2000)),
     sa.Column("capacity", sa.Integer),
+    # Guests each attendee may bring; NULL: the default for the kind (model.Event.guests_allowed).
+    sa.Column("guest_limit", sa.Integer),
     sa.Column("rsvp_deadline", sa.DateTime),
     sa.Column("visibility", sa.String(20), nullable=False),
     sa.Column("honoree_email", sa.String(320)),
@@ -123,6 +125,7 @@ EVENT_FIELDS = [
     "location",
     "online_url",
     "capacity",
+    "guest_limit",
     "rsvp_deadline",
     "visibility",
     "honoree_email",

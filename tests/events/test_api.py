@@ -223,6 +223,17 @@ def test_every_kind_of_event_keeps_its_own_fields(client, organizer, community, 
         ({"capacity": -1}, "capacity", "from 1 to 10,000"),
         ({"capacity": 10**30}, "capacity", "from 1 to 10,000"),
         ({"capacity": "lots"}, "capacity", "whole number"),
+        ({"guest_limit": -1}, "guest_limit", "from 0 (no guests) to 20"),
+        ({"guest_limit": 21}, "guest_limit", "from 0 (no guests) to 20"),
+        ({"guest_limit": "two"}, "guest_limit", "whole number"),
+        ({"guest_limit": "2"}, "guest_limit", "whole number"),
+        ({"guest_limit": 1.5}, "guest_limit", "whole number"),
+        ({"guest_limit": True}, "guest_limit", "whole number"),
+        (
+            {"guest_limit": 6},
+            "guest_limit",
+            "with a capacity of 6, each attendee can bring at most",
+        ),
         ({"title": "x" * 10_000}, "title", "200 characters"),
         ({"kind": "party"}, "kind", "choose one of"),
         ({"starts_at": "next thursday"}, "starts_at", "like 2026-12-03T12:00"),
@@ -320,6 +331,51 @@ def test_editing_raises_the_sequence_and_publishes_the_whole_new_state(
     same = client.patch(f"/api/events/{event['id']}", json={"capacity": 8}, headers=organizer)
     assert same.json["sequence"] == 1
     assert len(published(stack, "events.event_updated")) == 1
+
+
+def test_the_guest_limit_is_chosen_or_defaults_by_kind_and_is_published(
+    client, stack, organizer, community
+):
+    lunch = schedule(client, organizer, community).json
+    assert lunch["guest_limit"] == 1, "a plus one, by default"
+    consult = schedule(client, organizer, community, kind="consult_group", title="Consult").json
+    assert consult["guest_limit"] == 0, "consult groups are confidential"
+    social = schedule(client, organizer, community, kind="social", guest_limit=3).json
+    assert social["guest_limit"] == 3
+    assert client.get(f"/api/events/{social['id']}", headers=organizer).json["guest_limit"] == 3
+    scheduled = {
+        message["payload"]["event"]["id"]: message["payload"]["event"]["guest_limit"]
+        for message in published(stack, "events.event_scheduled")
+    }
+    assert scheduled == {lunch["id"]: 1, consult["id"]: 0, social["id"]: 3}
+
+
+def test_editing_the_guest_limit_and_going_back_to_the_default(client, stack, organizer, community):
+    event = schedule(client, organizer, community).json
+    url = f"/api/events/{event['id']}"
+    two = client.patch(url, json={"guest_limit": 2}, headers=organizer)
+    assert two.status_code == 200, two.text
+    assert (two.json["guest_limit"], two.json["sequence"]) == (2, 1)
+    [update] = published(stack, "events.event_updated")
+    assert update["payload"]["changed"] == ["guest_limit"]
+    assert update["payload"]["event"]["guest_limit"] == 2
+    # A chosen limit stays when the kind changes.
+    consult = client.patch(url, json={"kind": "consult_group"}, headers=organizer)
+    assert consult.json["guest_limit"] == 2
+    # Back to the default, which is the consult group's: no guests.
+    default = client.patch(url, json={"guest_limit": None}, headers=organizer)
+    assert (default.json["guest_limit"], default.json["sequence"]) == (0, 3)
+    # A default follows the kind, and the message says that the limit changed with it.
+    lunch = client.patch(url, json={"kind": "peer_lunch"}, headers=organizer)
+    assert lunch.json["guest_limit"] == 1
+    last = published(stack, "events.event_updated")[-1]["payload"]
+    assert sorted(last["changed"]) == ["guest_limit", "kind"]
+    assert last["event"]["guest_limit"] == 1
+    bad = client.patch(url, json={"guest_limit": 21}, headers=organizer)
+    assert bad.status_code == 422
+    assert bad.mimetype == "application/problem+json"
+    assert set(bad.json["errors"]) == {"guest_limit"}
+    assert client.get(url, headers=organizer).json == lunch.json
 
 
 def test_an_invalid_edit_changes_nothing(client, stack, organizer, community):

@@ -290,6 +290,56 @@ def test_rsvp_deadline_must_not_be_after_the_start():
     assert event(rsvp_deadline=datetime(2027, 3, 3, 12)).rsvp_deadline is not None
 
 
+def test_the_guest_limit_defaults_by_kind_and_fits_the_capacity():
+    assert event().guest_limit is None
+    assert event().guests_allowed == 1
+    assert event(kind="social").guests_allowed == 1
+    assert event(kind="consult_group").guests_allowed == 0
+    assert event(kind="training").guests_allowed == 0
+    assert event(capacity=1).guests_allowed == 0, "a party of two would never fit"
+    assert event(capacity=2).guests_allowed == 1
+    assert event(guest_limit=0).guests_allowed == 0
+    chosen = event(kind="consult_group", guest_limit=3)
+    assert (chosen.guest_limit, chosen.guests_allowed) == (3, 3)
+    assert event(guest_limit=20, capacity=21).guests_allowed == 20
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"guest_limit": -1},
+            "from 0 (no guests) to 20 per attendee, or left empty for the default",
+        ),
+        ({"guest_limit": 21}, "from 0 (no guests) to 20 per attendee"),
+        ({"guest_limit": 10**30}, "from 0 (no guests) to 20 per attendee"),
+        ({"guest_limit": "two"}, "must be a whole number"),
+        ({"guest_limit": True}, "must be a whole number"),
+        ({"guest_limit": 1.5}, "must be a whole number"),
+        (
+            {"guest_limit": 4, "capacity": 4},
+            "with a capacity of 4, each attendee can bring at most 3 guests",
+        ),
+        (
+            {"guest_limit": 1, "capacity": 1},
+            "with a capacity of 1, each attendee can bring no guests",
+        ),
+        ({"guest_limit": 2, "capacity": 2}, "can bring at most 1 guest:"),
+    ],
+)
+def test_a_bad_guest_limit_is_refused_with_what_to_do(fields, message):
+    with pytest.raises(Invalid) as caught:
+        event(**fields)
+    assert set(caught.value.errors) == {"guest_limit"}
+    assert message in caught.value.errors["guest_limit"]
+
+
+def test_a_guest_limit_is_not_checked_against_a_capacity_that_is_itself_wrong():
+    with pytest.raises(Invalid) as caught:
+        event(capacity=0, guest_limit=2)
+    assert set(caught.value.errors) == {"capacity"}
+
+
 def test_only_organizers_manage_and_only_members_see_private_communities():
     private = Community(id="c", slug="c", name="C", timezone="UTC", visibility="private")
     public = Community(id="c", slug="c", name="C", timezone="UTC", visibility="public")

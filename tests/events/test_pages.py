@@ -117,6 +117,7 @@ EVENT = {
     "location": "Juniper Café",
     "online_url": "",
     "capacity": "6",
+    "guest_limit": "",
     "rsvp_deadline": "",
     "visibility": "community",
     "honoree_email": "",
@@ -471,6 +472,9 @@ def form_values(page):
         ({"title": "x" * 10_000}, "title", "keep the title to 200 characters (it has 10000)"),
         ({"capacity": "-3"}, "capacity", "capacity must be from 1 to 10,000"),
         ({"capacity": "six"}, "capacity", "capacity must be a whole number"),
+        ({"guest_limit": "21"}, "guest_limit", "the guest limit must be from 0 (no guests) to 20"),
+        ({"guest_limit": "two"}, "guest_limit", "the guest limit must be a whole number"),
+        ({"guest_limit": "6"}, "guest_limit", "each attendee can bring at most 5 guests"),
         ({"starts_at": "next Tuesday"}, "starts_at", "give a local date and time"),
         ({"online_url": "zoom"}, "online_url", "give a full link starting with https://"),
         ({"repeat": "weeks", "interval": "0"}, "interval", "INTERVAL must be a whole number"),
@@ -502,7 +506,7 @@ def test_each_error_is_shown_next_to_its_field_and_the_input_is_kept(
     assert message in field_error(response, field)
     assert f'<a href="#f-{field}">' in response.text  # the summary at the top links to it
     kept = {**EVENT, **changes}
-    for name in ("title", "starts_at", "ends_at", "capacity", "location"):
+    for name in ("title", "starts_at", "ends_at", "capacity", "guest_limit", "location"):
         assert value_of(response, name) == kept[name]
     assert len(published(stack, "events.event_scheduled")) == before
 
@@ -580,6 +584,51 @@ def test_editing_an_event(client, stack, organizer, community, dana):
     changed = published(stack, "events.event_updated")[-1]["payload"]
     assert changed["event"]["title"] == "Peer lunch at the park"
     assert "Saved Peer lunch at the park." in dana.get(f"/events/{event_id}").text
+
+
+def test_the_guest_limit_through_the_form_and_on_the_event_page(
+    client, stack, organizer, community, dana
+):
+    form = dana.get(f"/c/{community['slug']}/events/new")
+    assert value_of(form, "guest_limit") == ""
+    assert "Guests each attendee may bring" in form.text
+    event_id = event_id_of(schedule(dana, community, guest_limit="2"))
+    assert event_api(client, organizer, event_id)["guest_limit"] == 2
+    assert "<dt>Guests</dt><dd>Up to 2 guests each</dd>" in dana.get(f"/events/{event_id}").text
+    [scheduled] = published(stack, "events.event_scheduled")
+    assert scheduled["payload"]["event"]["guest_limit"] == 2
+
+    edit = dana.get(f"/events/{event_id}/edit")
+    assert value_of(edit, "guest_limit") == "2"
+    zero = dana.submit(f"/events/{event_id}/edit", {**form_values(edit), "guest_limit": "0"})
+    assert zero.status_code == 302, zero.text
+    assert event_api(client, organizer, event_id)["guest_limit"] == 0
+    assert "<dt>Guests</dt><dd>No guests</dd>" in dana.get(f"/events/{event_id}").text
+    assert value_of(dana.get(f"/events/{event_id}/edit"), "guest_limit") == "0"
+
+    # Emptied, it is the default again: kept empty in the form, shown as what applies.
+    edit = dana.get(f"/events/{event_id}/edit")
+    empty = dana.submit(f"/events/{event_id}/edit", {**form_values(edit), "guest_limit": ""})
+    assert empty.status_code == 302, empty.text
+    assert event_api(client, organizer, event_id)["guest_limit"] == 1
+    assert "<dt>Guests</dt><dd>Up to 1 guest each</dd>" in dana.get(f"/events/{event_id}").text
+    assert value_of(dana.get(f"/events/{event_id}/edit"), "guest_limit") == ""
+
+
+def test_a_bad_guest_limit_in_an_edit_is_shown_and_changes_nothing(
+    client, organizer, community, dana
+):
+    event_id = event_id_of(schedule(dana, community, guest_limit="2"))
+    values = form_values(dana.get(f"/events/{event_id}/edit"))
+    response = dana.submit(f"/events/{event_id}/edit", {**values, "guest_limit": "-1"})
+    assert response.status_code == 422
+    assert field_error(response, "guest_limit") == (
+        "the guest limit must be from 0 (no guests) to 20 per attendee, "
+        "or left empty for the default"
+    )
+    assert value_of(response, "guest_limit") == "-1"
+    event = event_api(client, organizer, event_id)
+    assert (event["guest_limit"], event["sequence"]) == (2, 0)
 
 
 def test_an_edit_with_errors_keeps_the_input_and_changes_nothing(

@@ -122,7 +122,14 @@ def event_page(event_id: str) -> Any:
         upcoming=upcoming,
         deadline=when(deadline, long=True) if deadline else None,
         ce_hours=number(event.ce_hours),
+        guests=guest_words(event.guests_allowed),
     )
+
+
+def guest_words(limit: int) -> str:
+    if limit == 0:
+        return "No guests"
+    return f"Up to {limit} guest{'s' if limit > 1 else ''} each"
 
 
 @bp.route("/events/<event_id>/edit", methods=["GET", "POST"])

@@ -16,7 +16,8 @@ from services.events.schemas import EventInput, messages_by_field
 
 EVENT_TEXT_FIELDS = (
     "kind", "title", "description", "starts_at", "ends_at", "timezone", "location", "online_url",
-    "capacity", "rsvp_deadline", "visibility", "honoree_email", "ce_hours", "presenter",
+    "capacity", "guest_limit", "rsvp_deadline", "visibility", "honoree_email", "ce_hours",
+    "presenter",
 )  # fmt: skip
 # Required by the schema: an empty one stays "" so its message says what to fill in.
 EVENT_REQUIRED = ("kind", "title", "starts_at", "ends_at", "visibility")
@@ -45,10 +46,11 @@ def event_values(
         data[name] = raw if name in EVENT_REQUIRED else blank_to_none(raw)
     if data["description"]:
         data["description"] = data["description"].replace("\r\n", "\n")
-    if data["capacity"] is not None:
-        # Left as text when it is not a number: the schema then says it must be a whole number.
-        with contextlib.suppress(ValueError):
-            data["capacity"] = int(data["capacity"])
+    for name in ("capacity", "guest_limit"):
+        if data[name] is not None:
+            # Left as text when it is not a number: the schema then says it must be a whole number.
+            with contextlib.suppress(ValueError):
+                data[name] = int(data[name])
     data["surprise"] = form["surprise"]
     start = local_datetime(form["starts_at"])
     data["rrule"], errors = picker.rule(start.date() if start else None)
@@ -128,6 +130,7 @@ def form_of_event(event: Event) -> dict[str, Any]:
         "location": event.location or "",
         "online_url": event.online_url or "",
         "capacity": number(event.capacity),
+        "guest_limit": number(event.guest_limit),
         "rsvp_deadline": minutes(event.rsvp_deadline),
         "visibility": event.visibility,
         "honoree_email": event.honoree_email or "",

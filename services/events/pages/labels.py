@@ -41,6 +41,7 @@ EVENT_LABELS = {
     "location": "Location",
     "online_url": "Online link",
     "capacity": "Capacity",
+    "guest_limit": "Guests each attendee may bring",
     "rsvp_deadline": "RSVP deadline",
     "visibility": "Who can see it",
     "honoree_email": "Honoree's email",
