@@ -57,6 +57,7 @@ def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
         ends_at=_instant(state["ends_at"]),
         rrule=state.get("rrule") or None,
         rsvp_deadline=_instant(deadline) if deadline else None,
+        guest_limit=state.get("guest_limit"),
         sequence=int(state["sequence"]),
         updated_at=_instant(updated_at) if updated_at else occurred_at,
         cancelled_occurrences=frozenset(

@@ -30,6 +30,8 @@ class Event:
     ends_at: datetime
     rrule: str | None
     rsvp_deadline: datetime | None  # aware UTC instant
+    # Guests each attendee may bring; None when the announcement predates the field: no guests.
+    guest_limit: int | None
     sequence: int
     updated_at: datetime
     # Original local starts of the occurrences of a series that were cancelled one by one.

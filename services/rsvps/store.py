@@ -34,6 +34,7 @@ events = sa.Table(
     sa.Column("ends_at", UTCDateTime, nullable=False),
     sa.Column("rrule", sa.String(500)),
     sa.Column("rsvp_deadline", UTCDateTime),
+    sa.Column("guest_limit", sa.Integer),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -84,6 +85,7 @@ EVENT_COLUMNS = [
     "ends_at",
     "rrule",
     "rsvp_deadline",
+    "guest_limit",
     "sequence",
     "updated_at",
 ]

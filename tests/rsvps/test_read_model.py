@@ -76,6 +76,7 @@ def test_a_scheduled_event_is_learned_from_its_message(client, organizer, commun
     assert known is not None
     assert known.community_id == community["id"]
     assert (known.kind, known.title, known.capacity) == ("peer_lunch", "Peer lunch", 6)
+    assert known.guest_limit == 1, "a peer lunch's default, as the events service applies it"
     assert (known.status, known.visibility, known.sequence) == ("scheduled", "community", 0)
     assert known.timezone == "America/New_York"
     assert known.local_start == datetime(2026, 12, 3, 12, 0)
