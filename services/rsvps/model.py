@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from shared.recurrence import Series
+
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
 
@@ -36,6 +38,11 @@ class Event:
     updated_at: datetime
     # Original local starts of the occurrences of a series that were cancelled one by one.
     cancelled_occurrences: frozenset[datetime] = field(default_factory=frozenset)
+
+    @property
+    def series(self) -> Series:
+        """The event's dates, expanded exactly as the events service expands them."""
+        return Series(self.local_start, self.local_end, self.timezone, self.rrule)
 
     @property
     def cancelled(self) -> bool:

@@ -1,4 +1,4 @@
-"""The events domain rules, without any server: local times, recurrence, validation, permissions."""
+"""The events domain rules and the shared time and recurrence rules, without any server."""
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -13,11 +13,9 @@ from services.events.model import (
     can_manage,
     can_view,
     day_window,
-    parse_recurrence,
     slugify,
-    to_instant,
-    zone,
 )
+from shared.recurrence import Series, parse_recurrence, to_instant, zone
 
 TODAY = date(2026, 11, 22)
 NY = ZoneInfo("America/New_York")
@@ -355,3 +353,15 @@ def test_slugs_are_readable_and_safe():
     assert slugify("Riverside Clinicians' Network") == "riverside-clinicians-network"
     assert slugify("Café Ünïcode") == "cafe-unicode"
     assert slugify("!!!") == "community"
+
+
+def test_a_series_expands_the_same_for_every_service():
+    # The rsvps service checks occurrences with the same Series the events service expands.
+    series = Series(datetime(2027, 3, 4, 12), datetime(2027, 3, 4, 13), "America/New_York",
+                    "FREQ=WEEKLY;BYDAY=TH;COUNT=3")  # fmt: skip
+    assert [s.isoformat() for s in series.starts()] == [
+        "2027-03-04T12:00:00-05:00", "2027-03-11T12:00:00-05:00", "2027-03-18T12:00:00-04:00",
+    ]  # fmt: skip
+    assert series.is_occurrence(datetime(2027, 3, 18, 12))
+    assert not series.is_occurrence(datetime(2027, 3, 25, 12))
+    assert series.last_end == datetime(2027, 3, 18, 17, tzinfo=UTC)
