@@ -25,11 +25,9 @@ from services.events.schemas import (
     CancelInput,
     CommunityInput,
     EventInput,
-    LocalDateTime,
     MemberInput,
-    messages_by_field,
-    phone_e164,
 )
+from shared.inputs import LocalDateTime, messages_by_field, phone_e164
 from shared.openapi import Operation, document
 from shared.web import ApiError, json_body
 

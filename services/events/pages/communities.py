@@ -23,7 +23,8 @@ from services.events.pages.labels import (
 )
 from services.events.pages.words import when
 from services.events.pages.zones import DEFAULT_ZONE, zone_groups
-from services.events.schemas import CommunityInput, MemberInput, messages_by_field, phone_e164
+from services.events.schemas import CommunityInput, MemberInput
+from shared.inputs import messages_by_field, phone_e164
 
 UPCOMING = timedelta(weeks=8)
 

@@ -27,7 +27,8 @@ from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES,
 from services.events.pages.picker import Picker
 from services.events.pages.words import recurrence_words, when
 from services.events.pages.zones import zone_groups
-from services.events.schemas import CancelInput, messages_by_field
+from services.events.schemas import CancelInput
+from shared.inputs import messages_by_field
 
 CANCELLABLE_OCCURRENCES = 12
 SERIES_PREVIEW = 6

@@ -12,7 +12,8 @@ from marshmallow import ValidationError
 from services.events.model import Community, Event, Invalid, build_event
 from services.events.pages.labels import EVENT_LABELS
 from services.events.pages.picker import PICKER_FIELDS, Picker
-from services.events.schemas import EventInput, messages_by_field
+from services.events.schemas import EventInput
+from shared.inputs import messages_by_field
 
 EVENT_TEXT_FIELDS = (
     "kind", "title", "description", "starts_at", "ends_at", "timezone", "location", "online_url",
