@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
+from marshmallow import Schema, ValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.bus import Bus
 from shared.config import Config
+from shared.inputs import messages_by_field
 from shared.openapi import blueprint as openapi_blueprint
 from shared.runtime import Service
 
@@ -84,6 +86,14 @@ def json_body(*, optional: bool = False) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
     return data
+
+
+def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """The body checked by `schema`, or a 422 naming each field to fix."""
+    try:
+        return schema.load(data)  # type: ignore[no-any-return]
+    except ValidationError as error:
+        raise ApiError(422, "Some fields need fixing.", messages_by_field(error)) from None
 
 
 def is_api_request() -> bool:

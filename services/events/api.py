@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, g, request, url_for
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from services.events import operations
 from services.events.auth import request_context
@@ -27,18 +27,11 @@ from services.events.schemas import (
     EventInput,
     MemberInput,
 )
-from shared.inputs import LocalDateTime, messages_by_field, phone_e164
+from shared.inputs import LocalDateTime, phone_e164
 from shared.openapi import Operation, document
-from shared.web import ApiError, json_body
+from shared.web import ApiError, json_body, load
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
-
-
-def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return schema.load(data)  # type: ignore[no-any-return]
-    except ValidationError as error:
-        raise ApiError(422, "Some fields need fixing.", messages_by_field(error)) from None
 
 
 def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:

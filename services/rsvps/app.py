@@ -6,11 +6,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.rsvps import handlers, store
+from services.rsvps import api, handlers, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
-from shared.openapi import document
 from shared.outbox import Outbox
 from shared.runtime import Service, transactional
 from shared.web import service_app
@@ -39,14 +38,15 @@ def service(config: Config) -> Service:
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     parts = parts or service(config)
-    app, _ = service_app(
+    app, csrf = service_app(
         __name__,
         parts=parts,
         prefix=PREFIX,
         config=config,
         bus=bus,
         store=store.Store(parts.engine, parts.outbox),
-        # Only the operations endpoints so far; the rsvps API arrives with its features.
-        openapi=lambda: document("Hearth rsvps service", PREFIX, [], {}),
+        openapi=api.openapi_document,
     )
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API takes only JSON bodies, which cross-site forms cannot send
     return app

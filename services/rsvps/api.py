@@ -1,0 +1,111 @@
+"""The rsvps service's JSON API (see the contract's HTTP API section). Answering needs no
+account: the answer's own manage link is what lets a person change or cancel it later."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app
+from marshmallow import ValidationError
+
+from services.rsvps import operations
+from services.rsvps.operations import Answered, Closed, Context, Invalid, NotFound
+from services.rsvps.schemas import CancelInput, RsvpInput
+from shared.inputs import LocalDateTime, phone_e164
+from shared.links import rsvp_id_of
+from shared.openapi import Operation, document
+from shared.web import ApiError, correlation_id, json_body, load
+
+bp = Blueprint("rsvps_api", __name__, url_prefix="/rsvps/api")
+
+
+def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the use cases' exceptions into the contract's problem+json answers."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Invalid as error:
+            raise ApiError(422, "Some fields need fixing.", error.errors) from None
+        except NotFound as error:
+            raise ApiError(404, "Not found.", detail=str(error)) from None
+        except Closed as error:
+            raise ApiError(409, str(error)) from None
+
+    return wrapper
+
+
+def context() -> Context:
+    return Context(
+        correlation_id=correlation_id(),
+        base_url=current_app.config["HEARTH_BASE_URL"],
+        secret_key=current_app.config["SECRET_KEY"],
+        now=datetime.now(UTC),
+    )
+
+
+def store():  # type: ignore[no-untyped-def]
+    return current_app.extensions["hearth.store"]
+
+
+def answered_json(answered: Answered) -> dict[str, Any]:
+    rsvp = answered.rsvp
+    return {
+        "id": rsvp.id,
+        "event_id": rsvp.event_id,
+        "occurrence": rsvp.occurrence.isoformat(timespec="minutes") if rsvp.occurrence else None,
+        "response": rsvp.response,
+        "guests": rsvp.guests,
+        "status": rsvp.status,
+        "waitlist_position": answered.waitlist_position,
+        "manage_url": answered.manage_url,
+    }
+
+
+@bp.post("/events/<event_id>/rsvps")
+@api_errors
+def answer(event_id: str) -> Any:
+    values = load(RsvpInput(), json_body())
+    try:
+        values["phone"] = phone_e164(values.get("phone"))
+    except ValidationError as error:
+        raise ApiError(422, "Some fields need fixing.", {"phone": str(error.messages[0])}) from None
+    with store().begin() as uow:
+        answered = operations.answer(uow, context(), event_id, values)
+    return answered_json(answered), 201 if answered.created else 200
+
+
+@bp.post("/rsvps/<rsvp_id>/cancel")
+@api_errors
+def cancel(rsvp_id: str) -> Any:
+    values = load(CancelInput(), json_body())
+    if rsvp_id_of(current_app.config["SECRET_KEY"], values["token"]) != rsvp_id:
+        raise ApiError(
+            403, "Not allowed.", detail="this token is not the manage link's of that RSVP"
+        )
+    with store().begin() as uow:
+        answered = operations.cancel(uow, context(), rsvp_id)
+    return answered_json(answered)
+
+
+OPERATIONS = [
+    Operation("post", "/rsvps/api/events/{event_id}/rsvps", "Answer yes, no or maybe (no account "
+              "needed); the same email answering again changes its answer", 201, RsvpInput,
+              (400, 404, 409, 422)),
+    Operation("post", "/rsvps/api/rsvps/{rsvp_id}/cancel", "Cancel an RSVP with the token of "
+              "its manage link; its seats go to the waitlist", 200, CancelInput,
+              (400, 403, 404, 422)),
+]  # fmt: skip
+
+
+def openapi_document() -> dict[str, Any]:
+    return document(
+        "Hearth rsvps service",
+        "/rsvps/",
+        OPERATIONS,
+        {LocalDateTime: ("string", "local-date-time")},
+    )

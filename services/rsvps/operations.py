@@ -1,0 +1,161 @@
+"""Use cases of the rsvps service: answering and cancelling, shared by the API and (later) the
+pages. Each runs in one unit of work that holds the event's lock, so seat decisions for one
+event happen one at a time across every server process, and the messages they cause commit
+with them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.rsvps import messages
+from services.rsvps.model import Event
+from services.rsvps.seats import MAYBE, NO, WAITLISTED, Attendance, NotEnoughSeats, Outcome, Rsvp
+from services.rsvps.store import UnitOfWork
+from shared.links import manage_rsvp_url
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Closed(RuntimeError):
+    """The event takes no answers now: cancelled, started, or past its RSVP deadline."""
+
+
+class Invalid(ValueError):
+    """Input a person can fix: `errors` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {value}" for key, value in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Context:
+    correlation_id: str
+    base_url: str
+    secret_key: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Answered:
+    rsvp: Rsvp
+    created: bool
+    waitlist_position: int | None
+    manage_url: str
+
+
+def answer(uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any]) -> Answered:
+    """A new or changed answer of one person (by email) for one event or occurrence."""
+    event = uow.event(event_id, for_update=True)
+    if event is None:
+        raise NotFound("there is no such event")
+    occurrence = _occurrence(event, values.get("occurrence"))
+    _check_open(event, occurrence, ctx.now)
+    # A "no" brings nobody; a "maybe" says how many might come, within the same limit.
+    guests = 0 if values["response"] == NO else values.get("guests") or 0
+    limit = event.guest_limit or 0
+    if guests > limit:
+        allowed = "no guests" if limit == 0 else f"at most {limit} guest{'s' * (limit > 1)}"
+        raise Invalid({"guests": f"this event allows {allowed} per attendee"})
+    attendance = Attendance(event.capacity, uow.attendance(event.id, occurrence))
+    email = values["email"].lower()
+    rsvp = next((known for known in attendance.rsvps if known.email == email), None)
+    created = rsvp is None
+    if rsvp is None:
+        rsvp = Rsvp(
+            id=str(uuid.uuid4()), event_id=event.id, occurrence=occurrence, email=email,
+            name=values["name"], phone=values.get("phone"), response="", guests=0, status="",
+        )  # fmt: skip
+    else:
+        rsvp.name = values["name"]
+        rsvp.phone = values.get("phone") or rsvp.phone
+    try:
+        outcome = attendance.answer(rsvp, values["response"], guests)
+    except NotEnoughSeats as error:
+        raise Invalid({"guests": str(error)}) from None
+    _record(uow, ctx, attendance, outcome)
+    return Answered(
+        rsvp=outcome.rsvp,
+        created=created,
+        waitlist_position=attendance.waitlist_position(outcome.rsvp),
+        manage_url=manage_rsvp_url(ctx.secret_key, ctx.base_url, outcome.rsvp.id),
+    )
+
+
+def cancel(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Answered:
+    """Cancel an RSVP: its seats go to the waitlist. Cancelling twice changes nothing."""
+    known = uow.rsvp(rsvp_id)
+    if known is None:
+        raise NotFound("there is no such RSVP")
+    event = uow.event(known.event_id, for_update=True)
+    assert event is not None
+    attendance = Attendance(event.capacity, uow.attendance(event.id, known.occurrence))
+    rsvp = next(r for r in attendance.rsvps if r.id == rsvp_id)
+    if rsvp.status != "cancelled":
+        _record(uow, ctx, attendance, attendance.cancel(rsvp))
+    return Answered(
+        rsvp=rsvp,
+        created=False,
+        waitlist_position=None,
+        manage_url=manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id),
+    )
+
+
+def _occurrence(event: Event, given: datetime | None) -> datetime | None:
+    """Which occurrence an answer is for: a series needs one of its dates, a one-off none."""
+    if event.rrule is None:
+        if given is not None and given != event.local_start:
+            raise Invalid({"occurrence": "this event does not repeat: leave occurrence out"})
+        return None
+    if given is None:
+        raise Invalid(
+            {"occurrence": "this event repeats: say which date, by its local start "
+             f"(like {event.local_start:%Y-%m-%dT%H:%M})"}
+        )  # fmt: skip
+    if not event.series.is_occurrence(given):
+        raise Invalid({"occurrence": f"{given:%Y-%m-%dT%H:%M} is not a date of this series"})
+    return given
+
+
+def _check_open(event: Event, occurrence: datetime | None, now: datetime) -> None:
+    if event.occurrence_cancelled(occurrence) if occurrence else event.cancelled:
+        raise Closed("this event is cancelled, so it takes no answers")
+    local = occurrence or event.local_start
+    starts = local.replace(tzinfo=event.series.tz).astimezone(UTC)
+    if starts <= now:
+        raise Closed("this event has already started, so it takes no answers")
+    if event.rsvp_deadline is not None and now > event.rsvp_deadline:
+        raise Closed("the RSVP deadline has passed; ask the organizer if there is still room")
+
+
+def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outcome) -> None:
+    """Save what changed and announce it: the party's own new state, then each promotion."""
+    uow.save_rsvps([outcome.rsvp, *outcome.promoted])
+    counts = {
+        "capacity": attendance.capacity,
+        "confirmed_seats": attendance.confirmed_seats,
+        "waitlisted": len(attendance.waitlist),
+        "maybe": sum(1 for rsvp in attendance.rsvps if rsvp.status == MAYBE),
+    }
+    promoted_ids = {rsvp.id for rsvp in outcome.promoted}
+    if outcome.rsvp.id not in promoted_ids:
+        _announce(uow, ctx, attendance, outcome.rsvp, messages.TYPE_OF_STATUS[outcome.rsvp.status],
+                  counts)  # fmt: skip
+    for rsvp in outcome.promoted:
+        _announce(uow, ctx, attendance, rsvp, messages.PROMOTED, counts)
+
+
+def _announce(
+    uow: UnitOfWork, ctx: Context, attendance: Attendance, rsvp: Rsvp, type: str,
+    counts: dict[str, Any],
+) -> None:  # fmt: skip
+    position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
+    state = messages.rsvp_state(
+        rsvp, position, manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id)
+    )
+    uow.publish(messages.message(type, {"rsvp": state, "counts": counts}, ctx.correlation_id))

@@ -1,0 +1,196 @@
+"""Answering and cancelling through the rsvps API, with no account, on SQLite and PostgreSQL."""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from services.rsvps import store as rsvps_store
+
+pytestmark = pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+LUNCH = {
+    "kind": "peer_lunch",
+    "title": "Peer lunch",
+    "starts_at": "2026-12-03T12:00",
+    "ends_at": "2026-12-03T13:00",
+    "capacity": 3,
+}
+
+
+@pytest.fixture
+def schedule(client, organizer, community, stack):
+    """Schedule an event through the events API and let the rsvps service learn it."""
+
+    def schedule(**fields):
+        response = client.post(
+            f"/api/communities/{community['slug']}/events",
+            json={**LUNCH, **fields},
+            headers=organizer,
+        )
+        assert response.status_code == 201, response.text
+        stack.flush()
+        return response.json
+
+    return schedule
+
+
+def rsvp(client, event, who, **fields):
+    body = {"name": who.title(), "email": f"{who}@example.org", "response": "yes", **fields}
+    return client.post(f"/rsvps/api/events/{event['id']}/rsvps", json=body)
+
+
+def announced(stack):
+    """The types of the rsvps service's messages, oldest first, with their RSVP's email."""
+    with stack.services["rsvps"].engine.connect() as conn:
+        bodies = conn.execute(
+            sa.select(rsvps_store.outbox.c.body).order_by(rsvps_store.outbox.c.id)
+        ).scalars()
+        return [
+            (body["type"], body["payload"]["rsvp"]["email"].split("@")[0])
+            for body in map(json.loads, bodies)
+        ]
+
+
+def token_of(answer):
+    return answer.json["manage_url"].rsplit("/", 1)[1]
+
+
+def test_the_fourth_person_waits_and_is_promoted_when_someone_cancels(client, stack, schedule):
+    lunch = schedule()
+    answers = [rsvp(client, lunch, name) for name in ("ana", "ben", "cy", "dee")]
+    assert [a.status_code for a in answers] == [201] * 4
+    assert [a.json["status"] for a in answers] == ["confirmed"] * 3 + ["waitlisted"]
+    assert answers[3].json["waitlist_position"] == 1
+    assert answers[0].json["manage_url"].startswith("http://127.0.0.1:8000/rsvps/manage/")
+
+    cancelled = client.post(
+        f"/rsvps/api/rsvps/{answers[1].json['id']}/cancel", json={"token": token_of(answers[1])}
+    )
+    assert cancelled.status_code == 200
+    assert cancelled.json["status"] == "cancelled"
+    assert announced(stack) == [
+        ("rsvps.rsvp_confirmed", "ana"),
+        ("rsvps.rsvp_confirmed", "ben"),
+        ("rsvps.rsvp_confirmed", "cy"),
+        ("rsvps.rsvp_waitlisted", "dee"),
+        ("rsvps.rsvp_cancelled", "ben"),
+        ("rsvps.rsvp_promoted", "dee"),
+    ]
+    # Cancelling again changes nothing and tells nobody twice.
+    again = client.post(
+        f"/rsvps/api/rsvps/{answers[1].json['id']}/cancel", json={"token": token_of(answers[1])}
+    )
+    assert again.status_code == 200
+    assert len(announced(stack)) == 6
+
+
+def test_answering_again_changes_the_same_rsvp(client, stack, schedule):
+    lunch = schedule()
+    first = rsvp(client, lunch, "ana")
+    second = rsvp(client, lunch, "ana", response="maybe", email="ANA@example.org")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json["id"] == first.json["id"]
+    assert second.json["status"] == "maybe"
+    with stack.services["rsvps"].engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(rsvps_store.rsvps)).scalar() == 1
+
+
+def test_guests_count_against_capacity_and_the_events_limit(client, schedule):
+    lunch = schedule(guest_limit=2)
+    assert rsvp(client, lunch, "ana", guests=2).json["status"] == "confirmed"
+    assert rsvp(client, lunch, "ben", guests=1).json["status"] == "waitlisted"
+    too_many = rsvp(client, lunch, "cy", guests=3)
+    assert too_many.status_code == 422
+    assert "at most 2 guests" in too_many.json["errors"]["guests"]
+    more = rsvp(client, lunch, "ana", guests=3)
+    assert more.status_code == 422
+
+
+def test_a_confirmed_party_asking_for_more_guests_than_fit_keeps_its_seat(client, schedule):
+    lunch = schedule(guest_limit=2)
+    rsvp(client, lunch, "ana")
+    rsvp(client, lunch, "ben")
+    more = rsvp(client, lunch, "ana", guests=2)
+    assert more.status_code == 422
+    assert "at most 1 guest" in more.json["errors"]["guests"]
+    assert rsvp(client, lunch, "ana", guests=1).json["status"] == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"email": "not-an-email"}, "email", "valid email address"),
+        ({"phone": "12345"}, "phone", "valid phone number"),
+        ({"response": "perhaps"}, "response", "yes, no or maybe"),
+        ({"guests": -1}, "guests", "negative"),
+        ({"guests": "two"}, "guests", "whole number"),
+        ({"name": ""}, "name", "give your name"),
+        ({"occurrence": "2026-12-10T12:00"}, "occurrence", "does not repeat"),
+    ],
+)
+def test_bad_answers_are_a_422_and_leave_nothing_behind(client, stack, schedule, fields, field,
+                                                        words):  # fmt: skip
+    lunch = schedule()
+    response = rsvp(client, lunch, "ana", **fields)
+    assert response.status_code == 422, response.text
+    assert words in response.json["errors"][field]
+    with stack.services["rsvps"].engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(rsvps_store.rsvps)).scalar() == 0
+    assert announced(stack) == []
+
+
+def test_a_phone_number_is_kept_in_e164(client, stack, schedule):
+    lunch = schedule()
+    answer = rsvp(client, lunch, "ana", phone="(202) 555-0143")
+    with stack.services["rsvps"].engine.connect() as conn:
+        phone = conn.execute(sa.select(rsvps_store.rsvps.c.phone)).scalar()
+    assert (answer.status_code, phone) == (201, "+12025550143")
+
+
+def test_closed_events_take_no_answers(client, organizer, stack, schedule):
+    unknown = client.post(
+        "/rsvps/api/events/00000000-0000-0000-0000-000000000000/rsvps",
+        json={"name": "Ana", "email": "ana@example.org", "response": "yes"},
+    )
+    assert unknown.status_code == 404
+    past = schedule(starts_at="2026-01-08T12:00", ends_at="2026-01-08T13:00")
+    assert rsvp(client, past, "ana").status_code == 409
+    assert "already started" in rsvp(client, past, "ana").json["title"]
+    late = schedule(rsvp_deadline="2026-01-01T12:00")
+    assert "deadline has passed" in rsvp(client, late, "ana").json["title"]
+    called_off = schedule()
+    client.post(f"/api/events/{called_off['id']}/cancel", headers=organizer)
+    stack.flush()
+    assert "cancelled" in rsvp(client, called_off, "ana").json["title"]
+
+
+def test_a_series_is_answered_per_occurrence(client, organizer, stack, schedule):
+    group = schedule(kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;BYDAY=TH",
+                     capacity=1)  # fmt: skip
+    missing = rsvp(client, group, "ana")
+    assert "this event repeats" in missing.json["errors"]["occurrence"]
+    not_a_date = rsvp(client, group, "ana", occurrence="2026-12-04T12:00")
+    assert "not a date of this series" in not_a_date.json["errors"]["occurrence"]
+    first = rsvp(client, group, "ana", occurrence="2026-12-03T12:00")
+    second = rsvp(client, group, "ana", occurrence="2026-12-10T12:00")
+    assert (first.json["status"], second.json["status"]) == ("confirmed", "confirmed")
+    assert rsvp(client, group, "ben", occurrence="2026-12-03T12:00").json["status"] == "waitlisted"
+    client.post(
+        f"/api/events/{group['id']}/cancel", json={"occurrence": "2026-12-17T12:00"},
+        headers=organizer,
+    )  # fmt: skip
+    stack.flush()
+    assert rsvp(client, group, "ana", occurrence="2026-12-17T12:00").status_code == 409
+
+
+def test_cancelling_needs_the_manage_links_token(client, schedule):
+    lunch = schedule()
+    ana, ben = rsvp(client, lunch, "ana"), rsvp(client, lunch, "ben")
+    url = f"/rsvps/api/rsvps/{ana.json['id']}/cancel"
+    assert client.post(url, json={"token": token_of(ben)}).status_code == 403
+    assert client.post(url, json={"token": "forged"}).status_code == 403
+    assert client.post(url, json={}).status_code == 422
+    assert client.post(url, json={"token": token_of(ana)}).json["status"] == "cancelled"
