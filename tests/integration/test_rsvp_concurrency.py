@@ -1,0 +1,154 @@
+"""Exact seats under load: real HTTP to `hearth serve rsvps` (gunicorn, 2 workers) on PostgreSQL."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from hearth.stack import Stack
+from services.events import operations
+from services.events.store import Store
+from services.rsvps import store as rsvps_store
+
+pytestmark = pytest.mark.postgres
+
+SEATS = 25
+PEOPLE = 300
+DROPOUTS = 20
+
+
+@pytest.fixture
+def databases(postgres_server):
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    run = uuid.uuid4().hex[:8]
+    urls = {}
+    with admin.connect() as conn:
+        for service in ("events", "rsvps", "notifications"):
+            name = f"hearth_load_{service}_{run}"
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            urls[service] = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    yield urls
+    with admin.connect() as conn:
+        for url in urls.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextmanager
+def rsvps_server(env, port):
+    command = [sys.executable, "-m", "hearth.cli", "serve", "rsvps", "--port", str(port),
+               "--host", "127.0.0.1", "--workers", "2"]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/rsvps/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"hearth serve rsvps did not start: {server.stderr.read().decode()}")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(15)
+        server.stderr.close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def stack(config, databases):
+    """The services in this process, on the PostgreSQL databases the server processes use."""
+    stack = Stack(config.with_changes(database_urls=databases))
+    stack.migrate()
+    stack.declare()
+    yield stack
+    stack.stop()
+
+
+def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
+    # The event is scheduled through the events service and reaches the rsvps read model
+    # through the messages.
+    client = stack.app("events").test_client()
+    events = stack.services["events"]
+    with Store(events.engine, events.outbox).begin() as uow:
+        _, token = operations.issue_api_token(uow, "dana@example.org", "Dana")
+    auth = {"Authorization": f"Bearer {token}"}
+    community = client.post(
+        "/api/communities", json={"name": "Big Network", "timezone": "America/Chicago"},
+        headers=auth,
+    ).json  # fmt: skip
+    training = client.post(
+        f"/api/communities/{community['slug']}/events", headers=auth,
+        json={"kind": "training", "title": "CE workshop", "starts_at": "2027-02-04T09:00",
+              "ends_at": "2027-02-04T12:00", "capacity": SEATS, "ce_hours": 3},
+    ).json  # fmt: skip
+    stack.flush()
+
+    env = {
+        **os.environ,
+        "HEARTH_SECRET_KEY": config.secret_key,
+        "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        **{f"{name.upper()}_DATABASE_URL": url for name, url in databases.items()},
+    }
+    with rsvps_server(env, free_port()) as base, ThreadPoolExecutor(max_workers=40) as pool:
+        url = f"{base}/rsvps/api/events/{training['id']}/rsvps"
+
+        def answer(n):
+            body = {"name": f"Person {n}", "email": f"p{n}@example.org", "response": "yes"}
+            return requests.post(url, json=body, timeout=60)
+
+        answers = list(pool.map(answer, range(PEOPLE)))
+        assert {a.status_code for a in answers} == {201}
+        # A double submit of the same person makes no second RSVP.
+        assert answer(0).status_code == 200
+
+        with stack.services["rsvps"].engine.connect() as conn:
+            rows = conn.execute(sa.select(rsvps_store.rsvps)).all()
+        assert len(rows) == PEOPLE
+        assert len({row.email for row in rows}) == PEOPLE
+        confirmed = sorted(row.queue_number for row in rows if row.status == "confirmed")
+        waiting = sorted((row.queue_number, row.id) for row in rows if row.status == "waitlisted")
+        assert confirmed == list(range(1, SEATS + 1))
+        # Everyone else waits, in the order the server accepted them: one place each, no gaps.
+        assert [number for number, _ in waiting] == list(range(SEATS + 1, PEOPLE + 1))
+
+        by_id = {a.json()["id"]: a.json() for a in answers}
+        dropouts = [rsvp_id for rsvp_id, a in by_id.items() if a["status"] == "confirmed"][
+            :DROPOUTS
+        ]
+
+        def drop(rsvp_id):
+            token = by_id[rsvp_id]["manage_url"].rsplit("/", 1)[1]
+            return requests.post(f"{base}/rsvps/api/rsvps/{rsvp_id}/cancel",
+                                 json={"token": token}, timeout=60)  # fmt: skip
+
+        assert {r.status_code for r in pool.map(drop, dropouts)} == {200}
+
+    with stack.services["rsvps"].engine.connect() as conn:
+        rows = conn.execute(sa.select(rsvps_store.rsvps)).all()
+        bodies = conn.execute(sa.select(rsvps_store.outbox.c.body)).scalars().all()
+    seated = sum(1 for row in rows if row.status == "confirmed")
+    assert seated == SEATS
+    # Exactly the next twenty in line were promoted, each once.
+    next_in_line = {rsvp_id for _, rsvp_id in waiting[:DROPOUTS]}
+    promoted = [json.loads(b)["payload"]["rsvp"]["id"] for b in bodies
+                if json.loads(b)["type"] == "rsvps.rsvp_promoted"]  # fmt: skip
+    assert sorted(promoted) == sorted(next_in_line)
+    assert {row.id for row in rows if row.status == "confirmed"} >= next_in_line
