@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
 
-from services.rsvps import api, handlers, store
+from services.rsvps import api, handlers, operations, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
+from shared.envelope import Envelope
 from shared.outbox import Outbox
 from shared.runtime import Service, transactional
 from shared.web import service_app
@@ -26,10 +28,21 @@ def service(config: Config) -> Service:
     outbox = Outbox(store.outbox)
     rsvps_store = store.Store(engine, outbox)
     topology = Topology(config.exchange, config.queue_prefix)
+
+    def context(envelope: Envelope) -> operations.Context:
+        return operations.Context(
+            correlation_id=envelope.correlation_id,
+            base_url=config.base_url,
+            secret_key=config.secret_key,
+            now=datetime.now(UTC),
+        )
+
     events = Subscription(
         queue=topology.queue_name(NAME, "events"),
         bindings=handlers.EVENT_MESSAGES,
-        handle=transactional(rsvps_store.begin, store.inbox, "rsvps.events", handlers.HANDLERS),
+        handle=transactional(
+            rsvps_store.begin, store.inbox, "rsvps.events", handlers.handlers(context)
+        ),
     )
     return Service(
         name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[events]

@@ -9,13 +9,15 @@ event back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from services.rsvps import operations
 from services.rsvps.model import Event
 from services.rsvps.store import UnitOfWork
 from shared.envelope import Envelope
+from shared.runtime import MessageHandler
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ EVENT_MESSAGES = (
 )
 
 
-def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
+def record_event(uow: UnitOfWork, envelope: Envelope) -> Event | None:
+    """Keep the event's new state; the event if it was newer than what we held, else None."""
     event = event_from_state(envelope.payload["event"], envelope.occurred_at)
     if not uow.record_event(event):
         log.info(
@@ -36,6 +39,20 @@ def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
             envelope.type,
             event.sequence,
         )
+        return None
+    return event
+
+
+def handlers(context: Callable[[Envelope], operations.Context]) -> dict[str, MessageHandler]:
+    """The reactions to event messages: keep the new state, then seat whoever now fits (a raised
+    capacity promotes; a lowered one changes nobody). `context` gives the links' origin and key."""
+
+    def event_changed(uow: UnitOfWork, envelope: Envelope) -> None:
+        event = record_event(uow, envelope)
+        if event is not None and not event.cancelled:
+            operations.seat_waitlists(uow, context(envelope), event)
+
+    return dict.fromkeys(EVENT_MESSAGES, event_changed)
 
 
 def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
@@ -78,6 +95,3 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"expected an instant with a UTC offset, got {text!r}")
     return value
-
-
-HANDLERS = {message_type: record_event for message_type in EVENT_MESSAGES}

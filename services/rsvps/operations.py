@@ -133,27 +133,42 @@ def _check_open(event: Event, occurrence: datetime | None, now: datetime) -> Non
         raise Closed("the RSVP deadline has passed; ask the organizer if there is still room")
 
 
+def seat_waitlists(uow: UnitOfWork, ctx: Context, event: Event) -> list[Rsvp]:
+    """Seat whoever now fits, in every coming occurrence with a waitlist (after the event's
+    capacity changed, say); the promoted, each announced."""
+    promoted: list[Rsvp] = []
+    for occurrence in uow.occurrences_waiting(event.id):
+        try:
+            _check_open(event, occurrence, ctx.now)
+        except Closed:
+            continue  # a past or cancelled occurrence seats nobody
+        attendance = Attendance(event.capacity, uow.attendance(event.id, occurrence))
+        seated = attendance.seat_waitlist()
+        uow.save_rsvps(seated)
+        for rsvp in seated:
+            _announce(uow, ctx, attendance, rsvp, messages.PROMOTED)
+        promoted += seated
+    return promoted
+
+
 def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outcome) -> None:
     """Save what changed and announce it: the party's own new state, then each promotion."""
     uow.save_rsvps([outcome.rsvp, *outcome.promoted])
+    if outcome.rsvp not in outcome.promoted:
+        own = messages.TYPE_OF_STATUS[outcome.rsvp.status]
+        _announce(uow, ctx, attendance, outcome.rsvp, own)
+    for rsvp in outcome.promoted:
+        _announce(uow, ctx, attendance, rsvp, messages.PROMOTED)
+
+
+def _announce(uow: UnitOfWork, ctx: Context, attendance: Attendance, rsvp: Rsvp, type: str) -> None:
+    """Publish `rsvp`'s whole state, with the occurrence's seat counts as they now stand."""
     counts = {
         "capacity": attendance.capacity,
         "confirmed_seats": attendance.confirmed_seats,
         "waitlisted": len(attendance.waitlist),
-        "maybe": sum(1 for rsvp in attendance.rsvps if rsvp.status == MAYBE),
+        "maybe": sum(1 for known in attendance.rsvps if known.status == MAYBE),
     }
-    promoted_ids = {rsvp.id for rsvp in outcome.promoted}
-    if outcome.rsvp.id not in promoted_ids:
-        _announce(uow, ctx, attendance, outcome.rsvp, messages.TYPE_OF_STATUS[outcome.rsvp.status],
-                  counts)  # fmt: skip
-    for rsvp in outcome.promoted:
-        _announce(uow, ctx, attendance, rsvp, messages.PROMOTED, counts)
-
-
-def _announce(
-    uow: UnitOfWork, ctx: Context, attendance: Attendance, rsvp: Rsvp, type: str,
-    counts: dict[str, Any],
-) -> None:  # fmt: skip
     position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
     state = messages.rsvp_state(
         rsvp, position, manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.rsvps.model import Event
-from services.rsvps.seats import Rsvp
+from services.rsvps.seats import WAITLISTED, Rsvp
 from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
 
@@ -154,6 +154,16 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             .order_by(rsvps.c.created_at, rsvps.c.id)
         ).all()
         return [_rsvp(row) for row in rows]
+
+    def occurrences_waiting(self, event_id: str) -> list[datetime | None]:
+        """The occurrences of the event that have a waitlist."""
+        keys = self.conn.execute(
+            sa.select(rsvps.c.occurrence)
+            .where(rsvps.c.event_id == event_id, rsvps.c.status == WAITLISTED)
+            .distinct()
+            .order_by(rsvps.c.occurrence)
+        ).scalars()
+        return [datetime.fromisoformat(key) if key else None for key in keys]
 
     def rsvp(self, rsvp_id: str) -> Rsvp | None:
         row = self.conn.execute(sa.select(rsvps).where(rsvps.c.id == rsvp_id)).first()

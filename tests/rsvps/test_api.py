@@ -194,3 +194,25 @@ def test_cancelling_needs_the_manage_links_token(client, schedule):
     assert client.post(url, json={"token": "forged"}).status_code == 403
     assert client.post(url, json={}).status_code == 422
     assert client.post(url, json={"token": token_of(ana)}).json["status"] == "cancelled"
+
+
+def test_a_raised_capacity_promotes_and_a_lowered_one_turns_nobody_away(
+    client, organizer, stack, schedule
+):
+    lunch = schedule(capacity=2)
+    for name in ("ana", "ben", "cy", "dee"):
+        rsvp(client, lunch, name)
+    client.patch(f"/api/events/{lunch['id']}", json={"capacity": 3}, headers=organizer)
+    stack.flush()
+    assert announced(stack)[-1] == ("rsvps.rsvp_promoted", "cy")
+    client.patch(f"/api/events/{lunch['id']}", json={"capacity": 1}, headers=organizer)
+    stack.flush()
+    with stack.services["rsvps"].engine.connect() as conn:
+        statuses = dict(
+            conn.execute(sa.select(rsvps_store.rsvps.c.email, rsvps_store.rsvps.c.status)).all()
+        )
+    assert statuses == {
+        "ana@example.org": "confirmed", "ben@example.org": "confirmed",
+        "cy@example.org": "confirmed", "dee@example.org": "waitlisted",
+    }  # fmt: skip
+    assert rsvp(client, lunch, "eve").json["status"] == "waitlisted"
