@@ -36,8 +36,11 @@ class RsvpState(Schema):
 
 
 class Counts(Schema):
-    """The occurrence's seats after the change, for the events service's going counts."""
+    """The occurrence's seats after the change, for the events service's going counts.
+    `revision` rises with every seat decision for the event: keep the highest seen."""
 
+    occurrence = fields.String(required=True, allow_none=True)
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
     capacity = fields.Integer(required=True, allow_none=True)
     confirmed_seats = fields.Integer(required=True)
     waitlisted = fields.Integer(required=True)

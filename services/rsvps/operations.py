@@ -164,6 +164,8 @@ def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outc
 def _announce(uow: UnitOfWork, ctx: Context, attendance: Attendance, rsvp: Rsvp, type: str) -> None:
     """Publish `rsvp`'s whole state, with the occurrence's seat counts as they now stand."""
     counts = {
+        "occurrence": rsvp.occurrence.isoformat() if rsvp.occurrence else None,
+        "revision": uow.next_seat_revision(rsvp.event_id),
         "capacity": attendance.capacity,
         "confirmed_seats": attendance.confirmed_seats,
         "waitlisted": len(attendance.waitlist),

@@ -36,6 +36,9 @@ events = sa.Table(
     sa.Column("rsvp_deadline", UTCDateTime),
     sa.Column("guest_limit", sa.Integer),
     sa.Column("sequence", sa.Integer, nullable=False),
+    # This service's own counter, raised under the row lock by every seat decision, so the
+    # counts it announces can be ordered by their readers (never set from a message).
+    sa.Column("seat_revision", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -154,6 +157,17 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             .order_by(rsvps.c.created_at, rsvps.c.id)
         ).all()
         return [_rsvp(row) for row in rows]
+
+    def next_seat_revision(self, event_id: str) -> int:
+        """Raise and return the event's seat revision; call with the event's row locked."""
+        return int(
+            self.conn.execute(
+                events.update()
+                .where(events.c.event_id == event_id)
+                .values(seat_revision=events.c.seat_revision + 1)
+                .returning(events.c.seat_revision)
+            ).scalar_one()
+        )
 
     def occurrences_waiting(self, event_id: str) -> list[datetime | None]:
         """The occurrences of the event that have a waitlist."""
