@@ -33,6 +33,10 @@ from shared.web import ApiError, json_body, load
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 
+# Counts of an occurrence nobody has answered yet. Counts are for anyone who may see the event;
+# who is coming is for organizers only, and lives in the rsvps service.
+NO_ANSWERS = {"confirmed_seats": 0, "waitlisted": 0, "maybe": 0}
+
 
 def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the use cases' exceptions into the contract's problem+json answers."""
@@ -88,7 +92,14 @@ def community_json(community: Community, role: str | None) -> dict[str, Any]:
     }
 
 
-def event_json(event: Event, role: str | None) -> dict[str, Any]:
+def attendance_json(uow: Any, event: Event) -> dict[str, int] | None:
+    """A one-off event's seat counts; a series is counted per occurrence (see occurrences)."""
+    if event.rrule:
+        return None
+    return uow.attendance_of([event.id]).get((event.id, ""), NO_ANSWERS)  # type: ignore[no-any-return]
+
+
+def event_json(event: Event, role: str | None, attendance: dict[str, int] | None) -> dict[str, Any]:
     """The event as the caller may see it: the video link is for members, and the honoree's
     address for organizers only, even on a public event."""
     tz = event.tz
@@ -120,6 +131,7 @@ def event_json(event: Event, role: str | None) -> dict[str, Any]:
         "status": event.status,
         "sequence": event.sequence,
         "url": f"{current_app.config['HEARTH_BASE_URL']}/events/{event.id}",
+        "attendance": attendance,
     }
     if role is None:
         body["online_url"] = None
@@ -177,7 +189,7 @@ def schedule_event(slug: str) -> Any:
     with store().begin() as uow:
         community, _ = operations.community_for(uow, slug, ctx)
         event = operations.schedule_event(uow, ctx, community, values)
-    response = event_json(event, "organizer")
+    response = event_json(event, "organizer", None if event.rrule else NO_ANSWERS)
     return response, 201, {"Location": url_for(".get_event", event_id=event.id)}
 
 
@@ -187,7 +199,7 @@ def get_event(event_id: str) -> Any:
     ctx = context()
     with store().begin() as uow:
         event, _, role = operations.event_for(uow, ctx, event_id)
-    return event_json(event, role)
+        return event_json(event, role, attendance_json(uow, event))
 
 
 @bp.patch("/events/<event_id>")
@@ -200,7 +212,7 @@ def update_event(event_id: str) -> Any:
     with store().begin() as uow:
         event, _, role = operations.event_for(uow, ctx, event_id, for_update=True)
         event, _ = operations.update_event(uow, ctx, event, changes)
-    return event_json(event, role)
+        return event_json(event, role, attendance_json(uow, event))
 
 
 @bp.post("/events/<event_id>/cancel")
@@ -211,7 +223,7 @@ def cancel_event(event_id: str) -> Any:
     with store().begin() as uow:
         event, _, role = operations.event_for(uow, ctx, event_id, for_update=True)
         event = operations.cancel_event(uow, ctx, event, values["occurrence"])
-    return event_json(event, role)
+        return event_json(event, role, attendance_json(uow, event))
 
 
 @bp.get("/communities/<slug>/occurrences")
@@ -234,6 +246,7 @@ def list_occurrences(slug: str) -> Any:
         window = day_window(bounds["start"], bounds["end"], tz, datetime.now(tz).date())
         events = uow.events_between(community.id, *window)
         email = operations.email_of(uow, ctx)
+        counts = uow.attendance_of([event.id for event in events])
     items = []
     for event in events:
         if not event.visible_to(role, community, email):
@@ -247,6 +260,10 @@ def list_occurrences(slug: str) -> Any:
                     "ends_at": occurrence.ends_at.isoformat(),
                     "original_start": occurrence.original_start.isoformat(timespec="minutes"),
                     "status": occurrence.status,
+                    "attendance": counts.get(
+                        (event.id, occurrence.original_start.isoformat() if event.rrule else ""),
+                        NO_ANSWERS,
+                    ),
                 }
             )
     items.sort(key=lambda item: (datetime.fromisoformat(item["starts_at"]), item["event_id"]))

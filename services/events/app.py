@@ -6,12 +6,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.events import api, auth, pages, store
-from shared.bus import Bus
+from services.events import api, auth, handlers, pages, store
+from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
 from shared.outbox import Outbox
-from shared.runtime import Service
+from shared.runtime import Service, transactional
 from shared.web import service_app
 
 NAME = "events"
@@ -19,10 +19,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def service(config: Config) -> Service:
-    """The parts the web app, the worker and `hearth dev` share. The events service consumes
-    nothing yet: it only publishes."""
+    """The parts the web app, the worker and `hearth dev` share; the events service learns the
+    seat counts it shows from the rsvps service's messages."""
     engine = make_engine(config.database_url(NAME))
-    return Service(name=NAME, engine=engine, outbox=Outbox(store.outbox), migrations=MIGRATIONS)
+    outbox = Outbox(store.outbox)
+    events_store = store.Store(engine, outbox)
+    rsvps = Subscription(
+        queue=Topology(config.exchange, config.queue_prefix).queue_name(NAME, "rsvps"),
+        bindings=handlers.RSVP_MESSAGES,
+        handle=transactional(events_store.begin, store.inbox, "events.rsvps", handlers.HANDLERS),
+    )
+    return Service(
+        name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[rsvps]
+    )
 
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.events.model import Community, Event, Member
-from shared.db import UTCDateTime, metadata
+from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
@@ -111,6 +111,18 @@ cancelled_occurrences = sa.Table(
     sa.Column("cancelled_at", UTCDateTime, nullable=False),
 )
 
+# Seat counts per occurrence, as the rsvps service last announced them ("" for a one-off event).
+attendance = sa.Table(
+    "attendance",
+    meta,
+    sa.Column("event_id", sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("occurrence", sa.String(19), primary_key=True),
+    sa.Column("confirmed_seats", sa.Integer, nullable=False),
+    sa.Column("waitlisted", sa.Integer, nullable=False),
+    sa.Column("maybe", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+)
+
 outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
@@ -135,6 +147,9 @@ EVENT_FIELDS = [
     "status",
     "sequence",
 ]
+
+
+ATTENDANCE_COUNTS = ("confirmed_seats", "waitlisted", "maybe")
 
 
 def digest(token: str) -> str:
@@ -362,6 +377,33 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                     for start in sorted(starts)
                 ],
             )
+
+    # Seat counts, learned from the rsvps service
+
+    def record_attendance(self, event_id: str, occurrence: str, counts: dict[str, int]) -> bool:
+        """Keep `counts` unless newer ones (a higher revision) are already kept; True if kept."""
+        values = {name: counts[name] for name in ATTENDANCE_COUNTS}
+        row = insert(self.conn, attendance).values(
+            event_id=event_id, occurrence=occurrence, revision=counts["revision"], **values
+        )
+        upsert = row.on_conflict_do_update(
+            index_elements=[attendance.c.event_id, attendance.c.occurrence],
+            set_={name: row.excluded[name] for name in [*ATTENDANCE_COUNTS, "revision"]},
+            where=attendance.c.revision < row.excluded.revision,
+        )
+        return self.conn.execute(upsert.returning(attendance.c.event_id)).first() is not None
+
+    def attendance_of(self, event_ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:
+        """Counts by (event id, occurrence key); an occurrence nobody answered is absent."""
+        if not event_ids:
+            return {}
+        rows = self.conn.execute(
+            sa.select(attendance).where(attendance.c.event_id.in_(event_ids))
+        ).all()
+        return {
+            (row.event_id, row.occurrence): {name: getattr(row, name) for name in ATTENDANCE_COUNTS}
+            for row in rows
+        }
 
     def _events_from_rows(self, rows: Sequence[Any]) -> list[Event]:
         ids = [row.id for row in rows]

@@ -5,6 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from services.events.store import Store as EventsStore
 from services.rsvps import store as rsvps_store
 
 pytestmark = pytest.mark.parametrize(
@@ -216,3 +217,39 @@ def test_a_raised_capacity_promotes_and_a_lowered_one_turns_nobody_away(
         "cy@example.org": "confirmed", "dee@example.org": "waitlisted",
     }  # fmt: skip
     assert rsvp(client, lunch, "eve").json["status"] == "waitlisted"
+
+
+def test_the_events_service_shows_the_counts_once_the_messages_flowed(
+    client, organizer, community, stack, schedule
+):
+    lunch = schedule(capacity=2)
+    for name in ("ana", "ben", "cy"):
+        rsvp(client, lunch, name)
+    rsvp(client, lunch, "dee", response="maybe")
+    stack.flush()
+    shown = client.get(f"/api/events/{lunch['id']}", headers=organizer).json["attendance"]
+    assert shown == {"confirmed_seats": 2, "waitlisted": 1, "maybe": 1}
+    group = schedule(kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=2")
+    rsvp(client, group, "ana", occurrence="2026-12-10T12:00")
+    stack.flush()
+    assert client.get(f"/api/events/{group['id']}", headers=organizer).json["attendance"] is None
+    listed = client.get(
+        f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31",
+        headers=organizer,
+    ).json
+    by_start = {(o["event_id"], o["original_start"]): o["attendance"] for o in listed}
+    assert by_start[(group["id"], "2026-12-10T12:00")]["confirmed_seats"] == 1
+    assert by_start[(group["id"], "2026-12-03T12:00")]["confirmed_seats"] == 0
+
+
+def test_older_counts_arriving_late_do_not_replace_newer_ones(client, organizer, stack, schedule):
+    lunch = schedule(capacity=5)
+    rsvp(client, lunch, "ana")
+    rsvp(client, lunch, "ben")
+    stack.flush()
+    events = stack.services["events"]
+    with EventsStore(events.engine, events.outbox).begin() as uow:
+        older = {"confirmed_seats": 1, "waitlisted": 0, "maybe": 0, "revision": 1}
+        assert not uow.record_attendance(lunch["id"], "", older)
+    shown = client.get(f"/api/events/{lunch['id']}", headers=organizer).json["attendance"]
+    assert shown["confirmed_seats"] == 2
