@@ -253,3 +253,13 @@ def test_older_counts_arriving_late_do_not_replace_newer_ones(client, organizer,
         assert not uow.record_attendance(lunch["id"], "", older)
     shown = client.get(f"/api/events/{lunch['id']}", headers=organizer).json["attendance"]
     assert shown["confirmed_seats"] == 2
+
+
+def test_the_event_page_says_how_many_are_coming(client, organizer, stack, schedule):
+    lunch = schedule(capacity=1, visibility="community")
+    rsvp(client, lunch, "ana")
+    rsvp(client, lunch, "ben")
+    rsvp(client, lunch, "cy", response="maybe")
+    stack.flush()
+    page = client.get(f"/events/{lunch['id']}", headers=organizer)
+    assert "1 going · 1 on the waitlist · 1 maybe" in page.text

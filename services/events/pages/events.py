@@ -25,7 +25,7 @@ from services.events.pages.forms import (
 )
 from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
 from services.events.pages.picker import Picker
-from services.events.pages.words import recurrence_words, when
+from services.events.pages.words import going_words, recurrence_words, when
 from services.events.pages.zones import zone_groups
 from services.events.schemas import CancelInput
 from shared.inputs import messages_by_field
@@ -97,6 +97,7 @@ def event_page(event_id: str) -> Any:
     ctx = request_context()
     with store().begin() as uow:
         event, community, role = operations.event_for(uow, ctx, event_id)
+        counts = uow.attendance_of([event.id])
     tz = event.tz
     first = event.starts_at.replace(tzinfo=tz)
     upcoming = []
@@ -108,6 +109,9 @@ def event_page(event_id: str) -> Any:
                     "when": when(occurrence.starts_at, occurrence.ends_at),
                     "starts_at": occurrence.starts_at,
                     "cancelled": occurrence.status == CANCELLED,
+                    "going": going_words(
+                        counts.get((event.id, occurrence.original_start.isoformat()))
+                    ),
                 }
             )
     deadline = event.rsvp_deadline.replace(tzinfo=tz) if event.rsvp_deadline else None
@@ -124,6 +128,7 @@ def event_page(event_id: str) -> Any:
         deadline=when(deadline, long=True) if deadline else None,
         ce_hours=number(event.ce_hours),
         guests=guest_words(event.guests_allowed),
+        going=None if event.rrule else going_words(counts.get((event.id, ""))),
     )
 
 

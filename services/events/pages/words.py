@@ -94,3 +94,15 @@ def recurrence_words(event: Event) -> str | None:
 
 def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def going_words(counts: dict[str, int] | None) -> str:
+    """Seat counts in words, like "12 going · 3 on the waitlist · 2 maybe"."""
+    if not counts or not any(counts.values()):
+        return "No answers yet"
+    parts = [f"{counts['confirmed_seats']} going"]
+    if counts["waitlisted"]:
+        parts.append(f"{counts['waitlisted']} on the waitlist")
+    if counts["maybe"]:
+        parts.append(f"{counts['maybe']} maybe")
+    return " · ".join(parts)
