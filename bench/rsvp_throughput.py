@@ -1,0 +1,541 @@
+"""RSVP answers per second through `hearth serve rsvps` (gunicorn, 2 workers) on PostgreSQL,
+beside the database's own ceiling on the same machine, in one run (issue 3's benchmark).
+
+Each of ROUNDS rounds runs four measurements in turn, so that noise hits them all alike:
+  ceiling, 2 threads  one-row INSERT + COMMIT per transaction with psycopg, one thread per open
+                      connection, for CEILING_SECONDS, on the database the server writes (rsvps):
+                      as many client threads as server workers; the figure the ratios divide by.
+  RSVP, 50 events     SPREAD_ANSWERS new "yes" answers (distinct emails) POSTed over real HTTP
+                      to /rsvps/api/events/<id>/rsvps from CONCURRENCY (32) client threads,
+                      dealt round 50 events of 10 seats (20 answers each: 10 seated, 10 waiting).
+                      The common case: decisions for different events do not contend.
+                      Wall time -> requests/s.
+  ceiling, 1 thread   as above with one thread, for reference.
+  RSVP, one event     HOT_ANSWERS answers for one event of 25 seats: every decision queues on that
+                      event's row lock.
+Every round has events of its own, scheduled through the events service and carried into the
+rsvps read model by its messages, so each round starts from empty lists. Every answer must come
+back 201 and be stored, or the run fails.
+
+How to read it: each figure is the median of the rounds, with their min and max (the machine is
+shared and noisy: trust medians). "ratio" is RSVP req/s / ceiling tx/s with 2 threads, taken per
+round and then the median; the issue aims for at least 0.25 in the common case. The aim is
+reported, not enforced. An answer's cost grows with the answers its event already has (the
+decision reads the whole list), so the figures hold for these counts per event, not for any.
+The second table says where the time went, in core-milliseconds per request or transaction: in
+the server's worker processes, in PostgreSQL (this database's sessions and its background
+processes), in this client, and in everything else the machine ran meanwhile ("others", from
+/proc/stat), against "had", the core-ms each one had (cores / rate). What "had" leaves over after
+those four is idle time: waiting on locks or commits with CPUs free. "n/a" where /proc cannot see
+the processes (PostgreSQL on another machine, say).
+
+Run: .venv/bin/python bench/rsvp_throughput.py [--rounds N] [--spread N] [--hot N], or `make bench`.
+PostgreSQL comes from TEST_POSTGRES_URL as in the tests; its databases are made for the run and
+dropped at the end, also on failure. Everything talks over 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+import sqlalchemy as sa
+
+from hearth.stack import Stack
+from services.events import operations
+from services.events.store import Store
+from services.rsvps import store as rsvps_store
+from shared.config import Config
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+ROUNDS = 5
+SPREAD_ANSWERS = 1000  # per round, over the 50 events
+HOT_ANSWERS = 500  # per round, for the one event
+CONCURRENCY = 32  # client threads sending answers
+WORKERS = 2  # gunicorn processes, and client threads of the ceiling it is compared with
+CEILING_SECONDS = 2.0
+SPREAD_EVENTS, SPREAD_SEATS = 50, 10
+HOT_SEATS = 25
+AIM = 0.25
+SERVER_START_SECONDS = 60
+WARM_UP = 4 * CONCURRENCY  # answers for a spare event before measuring
+
+
+# --- Databases and the services in this process ----------------------------------------------
+
+
+@contextmanager
+def fresh_databases(server_url: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """One new database per service, dropped at the end whatever happened."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    run = uuid.uuid4().hex[:8]
+    urls: dict[str, str] = {}
+    try:
+        with admin.connect() as conn:
+            for service in services:
+                name = f"hearth_bench_{service}_{run}"
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                urls[service] = server_url.rsplit("/", 1)[0] + f"/{name}"
+        yield urls
+    finally:
+        with admin.connect() as conn:
+            for url in urls.values():
+                name = url.rsplit("/", 1)[1]
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def schedule_events(stack: Stack, capacities: list[int]) -> list[str]:
+    """Schedule one event per capacity through the events service's API and let the messages
+    carry them into the rsvps read model, as a deployment would."""
+    client = stack.app("events").test_client()
+    events = stack.services["events"]
+    with Store(events.engine, events.outbox).begin() as uow:
+        _, token = operations.issue_api_token(uow, "bench@example.org", "Bench Organizer")
+    auth = {"Authorization": f"Bearer {token}"}
+    community = client.post(
+        "/api/communities", json={"name": "Bench Network", "timezone": "America/Chicago"},
+        headers=auth,
+    )  # fmt: skip
+    if community.status_code != 201:
+        raise SystemExit(
+            f"could not create the community: {community.status_code} {community.text}"
+        )
+    slug = community.get_json()["slug"]
+    day = (date.today() + timedelta(days=365)).isoformat()
+    ids: list[str] = []
+    for n, capacity in enumerate(capacities):
+        body = {"kind": "social", "title": f"Bench event {n}", "starts_at": f"{day}T18:00",
+                "ends_at": f"{day}T20:00", "capacity": capacity}  # fmt: skip
+        made = client.post(f"/api/communities/{slug}/events", json=body, headers=auth)
+        if made.status_code != 201:
+            raise SystemExit(f"could not schedule an event: {made.status_code} {made.text}")
+        ids.append(made.get_json()["id"])
+    stack.flush()
+    known = rsvps_count(stack, rsvps_store.events)
+    if known != len(ids):
+        raise SystemExit(f"the rsvps read model holds {known} events, not the {len(ids)} scheduled")
+    return ids
+
+
+def rsvps_count(stack: Stack, table: sa.Table) -> int:
+    with stack.services["rsvps"].engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+# --- The server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def rsvps_server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "hearth.cli", "serve", "rsvps", "--host", HOST,
+               "--port", str(port), "--workers", str(WORKERS)]  # fmt: skip
+    # The error log goes to a file: a pipe nobody reads could fill and stall the workers.
+    with tempfile.TemporaryFile() as errors:
+        server = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        try:
+            wait_until_healthy(server, port, errors)
+            yield server
+        finally:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(5)
+
+
+def wait_until_healthy(server: subprocess.Popen[bytes], port: int, errors: IO[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        try:
+            if (
+                request(port, "GET", "/rsvps/healthz")[0] == 200
+                and len(workers_of(server)) == WORKERS
+            ):
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    errors.seek(0)
+    raise SystemExit(f"hearth serve rsvps did not start:\n{errors.read().decode(errors='replace')}")
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    # A bare http.client connection per request (the sync workers close it anyway): the client
+    # shares the machine's two cores with the server, so it should spend as little as it can.
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# --- CPU accounting from /proc (Linux; "n/a" elsewhere) ----------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+
+
+def children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def workers_of(server: subprocess.Popen[bytes]) -> list[int]:
+    return children(server.pid)
+
+
+def machine_busy() -> float | None:
+    """Core-seconds every CPU of the machine has spent not idle since boot."""
+    try:
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICKS  # all but idle and iowait
+
+
+def cpu_times(pids: list[int]) -> dict[int, float]:
+    times = {}
+    for pid in pids:
+        if fields := _stat(pid):
+            times[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return times
+
+
+class CpuMeter:
+    """Core-seconds spent by the server's workers, this database's PostgreSQL processes, this
+    client and everything else on the machine over one measurement (processes that came or
+    went in between are left out)."""
+
+    def __init__(self, server_pid: int, postgres_pids: list[int]) -> None:
+        self.server_pid = server_pid
+        self.postgres_pids = postgres_pids
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "server": cpu_times(children(self.server_pid)),
+            "postgres": cpu_times(self.postgres_pids),
+            "client": time.process_time(),
+            "machine": machine_busy(),
+        }
+
+    @staticmethod
+    def spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | None]:
+        spent: dict[str, float | None] = {"client": after["client"] - before["client"]}
+        for group in ("server", "postgres"):
+            common = before[group].keys() & after[group].keys()
+            spent[group] = (
+                sum(after[group][p] - before[group][p] for p in common) if common else None
+            )
+        ours = [spent[group] for group in ("server", "postgres", "client")]
+        known = None not in ours and None not in (before["machine"], after["machine"])
+        others = after["machine"] - before["machine"] - sum(ours) if known else None  # type: ignore[arg-type]
+        spent["others"] = None if others is None else max(others, 0.0)
+        return spent
+
+
+def postgres_pids(conn: psycopg.Connection[Any]) -> list[int]:
+    """PostgreSQL's sessions on this database and its background processes (the WAL writer does
+    part of every commit), if they run where /proc can see them; other databases' are left out."""
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() OR backend_type <> 'client backend'"
+    ).fetchall()
+    pids = []
+    for (pid,) in rows:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster"):
+                pids.append(int(pid))
+        except OSError:
+            pass  # not on this machine (or gone)
+    return pids
+
+
+# --- The two measurements --------------------------------------------------------------------
+
+
+@contextmanager
+def open_connections(dsn: str, count: int) -> Iterator[list[psycopg.Connection[Any]]]:
+    """The ceiling's connections, open for the whole run so that connecting is not measured."""
+    opened: list[psycopg.Connection[Any]] = []
+    try:
+        for _ in range(count):
+            opened.append(psycopg.connect(dsn))
+        yield opened
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+def ceiling(connections: list[psycopg.Connection[Any]], seconds: float) -> tuple[float, int]:
+    """One-row INSERT + COMMIT transactions, one thread per connection, for `seconds`:
+    transactions per second and how many."""
+    counts = [0] * len(connections)
+    start = threading.Barrier(len(connections) + 1)
+
+    def insert_and_commit(n: int) -> None:
+        conn = connections[n]
+        start.wait()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            conn.execute("INSERT INTO ceiling_rows (body) VALUES (%s)", (f"row {n}",))
+            conn.commit()
+            counts[n] += 1
+
+    runners = [threading.Thread(target=insert_and_commit, args=(n,)) for n in range(len(counts))]
+    for runner in runners:
+        runner.start()
+    start.wait()
+    began = time.perf_counter()
+    for runner in runners:
+        runner.join()
+    return sum(counts) / (time.perf_counter() - began), sum(counts)
+
+
+def answer_all(
+    pool: ThreadPoolExecutor, port: int, jobs: list[tuple[str, bytes]]
+) -> tuple[float, int]:
+    """POST every (path, body) from the pool: requests per second and how many. Anything but
+    201 for any of them ends the run."""
+    failures: list[bytes] = []
+
+    def post(job: tuple[str, bytes]) -> int:
+        status, body = request(port, "POST", *job)
+        if status != 201 and not failures:
+            failures.append(body)
+        return status
+
+    began = time.perf_counter()
+    statuses = Counter(pool.map(post, jobs))
+    rate = len(jobs) / (time.perf_counter() - began)
+    if set(statuses) != {201}:
+        first = failures[0][:500].decode(errors="replace") if failures else "-"
+        raise SystemExit(f"not every answer was created: {dict(statuses)}; first failure: {first}")
+    return rate, len(jobs)
+
+
+def answers(tag: str, event_ids: list[str], count: int) -> list[tuple[str, bytes]]:
+    """`count` new "yes" answers with distinct emails, dealt round the events in turn."""
+    jobs = []
+    for n in range(count):
+        body = {"name": f"Person {n}", "email": f"{tag}-{n}@example.org", "response": "yes"}
+        jobs.append(
+            (f"/rsvps/api/events/{event_ids[n % len(event_ids)]}/rsvps", json.dumps(body).encode())
+        )
+    return jobs
+
+
+# --- The run ---------------------------------------------------------------------------------
+
+KEYS = ("c2", "spread", "c1", "hot")  # also the order within a round
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int = ROUNDS
+    spread: int = SPREAD_ANSWERS  # answers per round over the 50 events
+    hot: int = HOT_ANSWERS  # answers per round for the one event
+
+
+@dataclass
+class Results:
+    version: str = ""
+    rates: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in KEYS})
+    # Core-ms per request or transaction, by process group, per round (None: not measurable).
+    cpu: dict[str, list[dict[str, float | None]]] = field(
+        default_factory=lambda: {key: [] for key in KEYS}
+    )
+
+
+def run(plan: Plan) -> Results:
+    server_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    with fresh_databases(server_url, ("events", "rsvps")) as urls:
+        config = Config(secret_key=secrets.token_urlsafe(32), database_urls=urls, demo=False)
+        stack = Stack(config, ["events", "rsvps"])
+        try:
+            stack.migrate()
+            stack.declare()
+            # Fresh events for every round, so each round starts from the same empty lists;
+            # one more for warming up.
+            rounds = plan.rounds
+            capacities = [SPREAD_SEATS] * SPREAD_EVENTS * rounds + [HOT_SEATS] * (rounds + 1)
+            ids = schedule_events(stack, capacities)
+            spread = [ids[r * SPREAD_EVENTS : (r + 1) * SPREAD_EVENTS] for r in range(rounds)]
+            hot = [[event_id] for event_id in ids[SPREAD_EVENTS * rounds :]]
+            results = measure(stack, urls, plan, spread, hot)
+            stored = rsvps_count(stack, rsvps_store.rsvps)
+            expected = WARM_UP + (plan.spread + plan.hot) * rounds
+            if stored != expected:
+                raise SystemExit(f"{stored} RSVPs stored, but {expected} were answered 201")
+            return results
+        finally:
+            stack.stop()
+
+
+def measure(
+    stack: Stack,
+    urls: dict[str, str],
+    plan: Plan,
+    spread: list[list[str]],
+    hot: list[list[str]],
+) -> Results:
+    dsn = sa.make_url(urls["rsvps"]).set(drivername="postgresql").render_as_string(False)
+    port = free_port()
+    env = {
+        **os.environ,
+        "HEARTH_SECRET_KEY": stack.config.secret_key,
+        # Serving needs a broker URL to start; answering only writes the outbox.
+        "AMQP_URL": os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP),
+        **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
+    }
+    results = Results()
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        results.version = str(admin.execute("SHOW server_version").fetchone()[0]).split()[0]  # type: ignore[index]
+        admin.execute("CREATE TABLE ceiling_rows (id bigserial PRIMARY KEY, body text NOT NULL)")
+        try:
+            with (
+                rsvps_server(env, port) as server,
+                ThreadPoolExecutor(max_workers=CONCURRENCY) as pool,
+                open_connections(dsn, WORKERS) as writers,
+            ):
+                # Warm up both workers (imports, pooled connections, caches) and the table.
+                answer_all(pool, port, answers("warm", hot[-1], WARM_UP))
+                ceiling(writers, 0.3)
+                meter = CpuMeter(server.pid, postgres_pids(admin))
+                jobs = {
+                    "spread": [answers(f"s{r}", ids, plan.spread) for r, ids in enumerate(spread)],
+                    "hot": [answers(f"h{r}", ids, plan.hot) for r, ids in enumerate(hot)],
+                }
+                steps: dict[str, Callable[[int], tuple[float, int]]] = {
+                    "c2": lambda r: ceiling(writers, CEILING_SECONDS),
+                    "spread": lambda r: answer_all(pool, port, jobs["spread"][r]),
+                    "c1": lambda r: ceiling(writers[:1], CEILING_SECONDS),
+                    "hot": lambda r: answer_all(pool, port, jobs["hot"][r]),
+                }
+                for r in range(len(spread)):
+                    for key in KEYS:
+                        before = meter.snapshot()
+                        rate, done = steps[key](r)
+                        spent = CpuMeter.spent(before, meter.snapshot())
+                        results.rates[key].append(rate)
+                        results.cpu[key].append(
+                            {k: None if v is None else 1000 * v / done for k, v in spent.items()}
+                        )
+        finally:
+            admin.execute("DROP TABLE IF EXISTS ceiling_rows")
+    return results
+
+
+# --- The report ------------------------------------------------------------------------------
+
+
+def report(plan: Plan, results: Results) -> bool:
+    """Print the tables; True if the common case meets the aim."""
+    rates, cores = results.rates, os.cpu_count() or 1
+    labels = {
+        "c2": f"ceiling, {WORKERS} threads (tx/s)",
+        "c1": "ceiling, 1 thread (tx/s)",
+        "spread": f"RSVP, {plan.spread} over {SPREAD_EVENTS} events (req/s)",
+        "hot": f"RSVP, {plan.hot} for one event (req/s)",
+    }
+    print(
+        f"\nRSVP throughput: PostgreSQL {results.version}, gunicorn {WORKERS} workers, "
+        f"{CONCURRENCY} client threads, {plan.rounds} rounds, {cores} cores"
+    )
+    print(f"{'':40}{'median':>8}{'min':>8}{'max':>8}")
+    for key, label in labels.items():
+        values = rates[key]
+        print(f"{label:40}{statistics.median(values):8.0f}{min(values):8.0f}{max(values):8.0f}")
+    ratio = {}
+    for key, shape in (("spread", f"{SPREAD_EVENTS} events"), ("hot", "one event")):
+        per_round = [rsvp / c2 for rsvp, c2 in zip(rates[key], rates["c2"], strict=True)]
+        ratio[key] = statistics.median(per_round)
+        label = f"ratio, {shape} / ceiling {WORKERS} threads"
+        print(f"{label:40}{ratio[key]:8.2f}{min(per_round):8.2f}{max(per_round):8.2f}")
+
+    print(
+        f"\n{'core-ms each (medians)':40}{'server':>8}{'postgres':>9}{'client':>8}"
+        f"{'others':>8}{'had':>8}"
+    )
+    for key, label in labels.items():
+        cells = ""
+        for group, width in (("server", 8), ("postgres", 9), ("client", 8), ("others", 8)):
+            values = [v for spent in results.cpu[key] if (v := spent[group]) is not None]
+            cells += f"{statistics.median(values):{width}.2f}" if values else f"{'n/a':>{width}}"
+        had = 1000 * cores / statistics.median(rates[key])
+        print(f"{label.rsplit(' (', 1)[0]:40}{cells}{had:8.2f}")
+
+    met = ratio["spread"] >= AIM
+    print(
+        f"\naim, RSVP >= {AIM} x ceiling ({WORKERS} threads) with {SPREAD_EVENTS} events: "
+        f"{'met' if met else 'NOT met'} at {ratio['spread']:.2f} (one event: {ratio['hot']:.2f})"
+    )
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--spread", type=int, default=SPREAD_ANSWERS, help="answers per round "
+                        f"over {SPREAD_EVENTS} events (default %(default)s)")  # fmt: skip
+    parser.add_argument("--hot", type=int, default=HOT_ANSWERS, help="answers per round for "
+                        "one event (default %(default)s)")  # fmt: skip
+    args = parser.parse_args()
+    plan = Plan(args.rounds, args.spread, args.hot)
+    if min(plan.rounds, plan.spread, plan.hot) < 1:
+        parser.error("--rounds, --spread and --hot must be at least 1")
+    began = time.monotonic()
+    report(plan, run(plan))
+    print(f"(whole run {time.monotonic() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
