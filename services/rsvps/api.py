@@ -53,6 +53,9 @@ def store():  # type: ignore[no-untyped-def]
 
 
 def answered_json(answered: Answered) -> dict[str, Any]:
+    """The answer's result. The manage link goes only to the request that created the RSVP:
+    anyone can answer in a known email's name, but must not gain the power to change or cancel
+    that person's RSVP later (the person gets their link by email)."""
     rsvp = answered.rsvp
     return {
         "id": rsvp.id,
@@ -62,7 +65,7 @@ def answered_json(answered: Answered) -> dict[str, Any]:
         "guests": rsvp.guests,
         "status": rsvp.status,
         "waitlist_position": answered.waitlist_position,
-        "manage_url": answered.manage_url,
+        "manage_url": answered.manage_url if answered.created else None,
     }
 
 

@@ -12,7 +12,16 @@ from typing import Any
 
 from services.rsvps import messages
 from services.rsvps.model import Event
-from services.rsvps.seats import MAYBE, NO, WAITLISTED, Attendance, NotEnoughSeats, Outcome, Rsvp
+from services.rsvps.seats import (
+    CANCELLED,
+    MAYBE,
+    NO,
+    WAITLISTED,
+    Attendance,
+    NotEnoughSeats,
+    Outcome,
+    Rsvp,
+)
 from services.rsvps.store import UnitOfWork
 from shared.links import manage_rsvp_url
 
@@ -96,7 +105,7 @@ def cancel(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Answered:
     assert event is not None
     attendance = Attendance(event.capacity, uow.attendance(event.id, known.occurrence))
     rsvp = next(r for r in attendance.rsvps if r.id == rsvp_id)
-    if rsvp.status != "cancelled":
+    if rsvp.status != CANCELLED:
         _record(uow, ctx, attendance, attendance.cancel(rsvp))
     return Answered(
         rsvp=rsvp,

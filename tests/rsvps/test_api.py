@@ -263,3 +263,12 @@ def test_the_event_page_says_how_many_are_coming(client, organizer, stack, sched
     stack.flush()
     page = client.get(f"/events/{lunch['id']}", headers=organizer)
     assert "1 going · 1 on the waitlist · 1 maybe" in page.text
+
+
+def test_answering_in_someone_elses_name_does_not_hand_over_their_manage_link(client, schedule):
+    lunch = schedule()
+    ana = rsvp(client, lunch, "ana")
+    impostor = rsvp(client, lunch, "ana", response="yes", name="Not Ana")
+    assert impostor.status_code == 200
+    assert impostor.json["manage_url"] is None
+    assert ana.json["manage_url"] is not None
