@@ -8,9 +8,8 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
 
-Catalogue = Mapping[str, tuple[int, type[Schema]]]
+from shared.envelope import Catalogue
 
 ENVELOPE = {
     "type": "object",

@@ -5,11 +5,39 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from marshmallow import Schema
+
 TYPE_PATTERN = re.compile(r"^[a-z]+\.[a-z][a-z_]*$")
+
+
+# What one service publishes: message type -> (version, payload schema).
+Catalogue = Mapping[str, tuple[int, type[Schema]]]
+
+
+class InvalidMessage(RuntimeError):
+    """A message a service built does not match its own schema: a bug, never sent."""
+
+
+def strict_envelope(
+    catalogue: Catalogue, producer: str, type: str, payload: dict[str, Any], correlation_id: str
+) -> Envelope:
+    """A validated envelope for `type` from `producer`'s catalogue: strict on the way out."""
+    version, schema = catalogue[type]
+    errors = schema().validate(payload)
+    if errors:
+        raise InvalidMessage(f"{type} payload does not match its schema: {errors}")
+    return Envelope(
+        type=type,
+        version=version,
+        payload=payload,
+        producer=producer,
+        correlation_id=correlation_id,
+    )
 
 
 class MalformedMessage(ValueError):

@@ -22,7 +22,7 @@ from services.events.model import (
     Event,
     Member,
 )
-from shared.envelope import Envelope
+from shared.envelope import Envelope, strict_envelope
 
 PRODUCER = "events"
 
@@ -122,23 +122,9 @@ CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
 }
 
 
-class InvalidMessage(RuntimeError):
-    """A message this service built does not match its own schema: a bug, never sent."""
-
-
 def message(type: str, payload: dict[str, Any], correlation_id: str) -> Envelope:
     """A validated envelope for `type`; strict on the way out."""
-    version, schema = CATALOGUE[type]
-    errors = schema().validate(payload)
-    if errors:
-        raise InvalidMessage(f"{type} payload does not match its schema: {errors}")
-    return Envelope(
-        type=type,
-        version=version,
-        payload=payload,
-        producer=PRODUCER,
-        correlation_id=correlation_id,
-    )
+    return strict_envelope(CATALOGUE, PRODUCER, type, payload, correlation_id)
 
 
 def community_state(community: Community, base_url: str) -> dict[str, Any]:

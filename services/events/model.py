@@ -151,11 +151,11 @@ class Event:
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return self.series.tz
 
     @property
     def duration(self) -> timedelta:
-        return self.ends_at - self.starts_at
+        return self.series.duration
 
     @property
     def recurrence(self) -> Recurrence | None:

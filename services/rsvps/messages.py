@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, RESPONSES, WAITLISTED, Rsvp
-from shared.envelope import Envelope
+from shared.envelope import Envelope, strict_envelope
 
 PRODUCER = "rsvps"
 
@@ -67,19 +67,9 @@ CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
 }
 
 
-class InvalidMessage(RuntimeError):
-    """A message this service built does not match its own schema: a bug, never sent."""
-
-
 def message(type: str, payload: dict[str, Any], correlation_id: str) -> Envelope:
-    version, schema = CATALOGUE[type]
-    errors = schema().validate(payload)
-    if errors:
-        raise InvalidMessage(f"{type} payload does not match its schema: {errors}")
-    return Envelope(
-        type=type, version=version, payload=payload, producer=PRODUCER,
-        correlation_id=correlation_id,
-    )  # fmt: skip
+    """A validated envelope for `type`; strict on the way out."""
+    return strict_envelope(CATALOGUE, PRODUCER, type, payload, correlation_id)
 
 
 def rsvp_state(rsvp: Rsvp, waitlist_position: int | None, manage_url: str) -> dict[str, Any]:
