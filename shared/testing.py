@@ -13,6 +13,7 @@ import re
 import smtplib
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import kombu
@@ -63,23 +64,33 @@ def postgres_server() -> str:
     return url
 
 
+@contextmanager
+def fresh_databases(server: str, label: str) -> Iterator[dict[str, str]]:
+    """One new, empty database per service on `server` (named after `label` and a random run
+    id), dropped afterwards even if connections are still open: service name -> URL."""
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    run = uuid.uuid4().hex[:8]
+    urls = {}
+    try:
+        with admin.connect() as conn:
+            for service in SERVICES:
+                name = f"hearth_{label}_{service}_{run}"
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                urls[service] = server.rsplit("/", 1)[0] + f"/{name}"
+        yield urls
+    finally:
+        with admin.connect() as conn:
+            for url in urls.values():
+                name = url.rsplit("/", 1)[1]
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_databases(postgres_server: str) -> Iterator[dict[str, str]]:
     """One fresh database per service for this test session, dropped at the end."""
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    run = uuid.uuid4().hex[:8]
-    urls = {}
-    with admin.connect() as conn:
-        for service in SERVICES:
-            name = f"hearth_test_{service}_{run}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            urls[service] = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    yield urls
-    with admin.connect() as conn:
-        for url in urls.values():
-            name = url.rsplit("/", 1)[1]
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_databases(postgres_server, "test") as urls:
+        yield urls
 
 
 # --- RabbitMQ ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from services.notifications import store as notifications_store
 from services.rsvps import store as rsvps_store
 from shared.bus import Topology
+from shared.testing import fresh_databases
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -41,27 +42,16 @@ def free_port() -> int:
 @pytest.fixture
 def environment(tmp_path, postgres_server, amqp_url) -> Iterator[dict[str, str]]:
     """Fresh databases for the three services and the real broker, as the contract's variables."""
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     run = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "HEARTH_DATA": str(tmp_path / "var"),
-        "HEARTH_SECRET_KEY": "test-secret-" + run,
-        "AMQP_URL": amqp_url,
-        "HEARTH_DEV_TOKEN": "dev-token-" + run,
-    }
-    names = []
-    with admin.connect() as conn:
-        for service in ("events", "rsvps", "notifications"):
-            name = f"hearth_proc_{service}_{run}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            env[f"{service.upper()}_DATABASE_URL"] = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-            names.append(name)
-    yield env
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_databases(postgres_server, "proc") as databases:
+        yield {
+            **os.environ,
+            "HEARTH_DATA": str(tmp_path / "var"),
+            "HEARTH_SECRET_KEY": "test-secret-" + run,
+            "AMQP_URL": amqp_url,
+            "HEARTH_DEV_TOKEN": "dev-token-" + run,
+            **{f"{name.upper()}_DATABASE_URL": url for name, url in databases.items()},
+        }
     _delete_queues(amqp_url)
 
 

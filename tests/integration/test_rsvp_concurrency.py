@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -18,6 +17,7 @@ from hearth.stack import Stack
 from services.events import operations
 from services.events.store import Store
 from services.rsvps import store as rsvps_store
+from shared.testing import fresh_databases
 
 pytestmark = pytest.mark.postgres
 
@@ -28,19 +28,8 @@ DROPOUTS = 20
 
 @pytest.fixture
 def databases(postgres_server):
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    run = uuid.uuid4().hex[:8]
-    urls = {}
-    with admin.connect() as conn:
-        for service in ("events", "rsvps", "notifications"):
-            name = f"hearth_load_{service}_{run}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            urls[service] = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    yield urls
-    with admin.connect() as conn:
-        for url in urls.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_databases(postgres_server, "load") as urls:
+        yield urls
 
 
 @contextmanager
