@@ -153,9 +153,9 @@ def seat_waitlists(uow: UnitOfWork, ctx: Context, event: Event) -> list[Rsvp]:
             continue  # a past or cancelled occurrence seats nobody
         attendance = Attendance(event.capacity, uow.attendance(event.id, occurrence))
         seated = attendance.seat_waitlist()
-        uow.save_rsvps(seated)
-        for rsvp in seated:
-            _announce(uow, ctx, attendance, rsvp, messages.PROMOTED)
+        if seated:
+            uow.save_rsvps(seated)
+            _announce(uow, ctx, attendance, [(rsvp, messages.PROMOTED) for rsvp in seated])
         promoted += seated
     return promoted
 
@@ -163,25 +163,30 @@ def seat_waitlists(uow: UnitOfWork, ctx: Context, event: Event) -> list[Rsvp]:
 def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outcome) -> None:
     """Save what changed and announce it: the party's own new state, then each promotion."""
     uow.save_rsvps([outcome.rsvp, *outcome.promoted])
+    changes = [(rsvp, messages.PROMOTED) for rsvp in outcome.promoted]
     if outcome.rsvp not in outcome.promoted:
-        own = messages.TYPE_OF_STATUS[outcome.rsvp.status]
-        _announce(uow, ctx, attendance, outcome.rsvp, own)
-    for rsvp in outcome.promoted:
-        _announce(uow, ctx, attendance, rsvp, messages.PROMOTED)
+        changes.insert(0, (outcome.rsvp, messages.TYPE_OF_STATUS[outcome.rsvp.status]))
+    _announce(uow, ctx, attendance, changes)
 
 
-def _announce(uow: UnitOfWork, ctx: Context, attendance: Attendance, rsvp: Rsvp, type: str) -> None:
-    """Publish `rsvp`'s whole state, with the occurrence's seat counts as they now stand."""
+def _announce(
+    uow: UnitOfWork, ctx: Context, attendance: Attendance, changes: list[tuple[Rsvp, str]]
+) -> None:
+    """Publish each changed RSVP's whole state, with the occurrence's seat counts after this one
+    decision, which are the same for all of them and take one revision."""
+    first = changes[0][0]
     counts = {
-        "occurrence": rsvp.occurrence.isoformat() if rsvp.occurrence else None,
-        "revision": uow.next_seat_revision(rsvp.event_id),
+        "occurrence": first.occurrence.isoformat() if first.occurrence else None,
+        "revision": uow.next_seat_revision(first.event_id),
         "capacity": attendance.capacity,
         "confirmed_seats": attendance.confirmed_seats,
         "waitlisted": len(attendance.waitlist),
         "maybe": sum(1 for known in attendance.rsvps if known.status == MAYBE),
     }
-    position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
-    state = messages.rsvp_state(
-        rsvp, position, manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id)
-    )
-    uow.publish(messages.message(type, {"rsvp": state, "counts": counts}, ctx.correlation_id))
+    for rsvp, type in changes:
+        position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
+        state = messages.rsvp_state(
+            rsvp, position, manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id)
+        )
+        payload = {"rsvp": state, "counts": counts}
+        uow.publish(messages.message(type, payload, ctx.correlation_id))
