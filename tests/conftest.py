@@ -2,10 +2,12 @@
 organizer and a community. Plumbing (databases, broker, the SMTP guard) is in shared.testing,
 loaded as a plugin by pyproject.toml."""
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +15,9 @@ import sqlalchemy as sa
 from hearth.stack import Stack
 from services.events import operations
 from services.events.store import Store
+from services.events.store import outbox as events_outbox
 from shared.config import Config
+from shared.links import sign_in_url
 from shared.testing import Browser
 
 
@@ -122,3 +126,31 @@ def community(client: Browser, organizer: dict[str, str]) -> dict[str, Any]:
     body = response.json
     assert isinstance(body, dict)
     return body
+
+
+@pytest.fixture
+def sign_in(stack: Stack) -> Callable[..., Any]:
+    """Signs a browser in the way a person does: asks for the link, opens it from the email
+    (rebuilt from the message's link id, as the mailer does) and presses the button."""
+
+    def sign_in(client: Browser, email: str, next_url: str | None = None) -> Any:
+        form_page = f"/sign-in?next={next_url}" if next_url else "/sign-in"
+        data = {"email": email, **({"next": next_url} if next_url else {})}
+        assert client.submit("/sign-in", data, form_page).status_code == 200
+        with stack.services["events"].engine.connect() as conn:
+            bodies = conn.execute(
+                sa.select(events_outbox.c.body).order_by(events_outbox.c.id)
+            ).scalars()
+            link_ids = [
+                message["payload"]["link_id"]
+                for message in map(json.loads, bodies)
+                if message["type"] == "events.sign_in_requested"
+                and message["payload"]["member"]["email"] == email
+            ]
+        assert link_ids, f"no sign-in link was sent to {email}"
+        path = urlsplit(sign_in_url(stack.config.secret_key, "", link_ids[-1])).path
+        response = client.submit(path, {})
+        assert response.status_code == 302, response.text
+        return response
+
+    return sign_in

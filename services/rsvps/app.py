@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.rsvps import api, handlers, operations, store
+from services.rsvps import api, handlers, operations, pages, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -61,5 +61,6 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
         openapi=api.openapi_document,
     )
     app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
     csrf.exempt(api.bp)  # the API takes only JSON bodies, which cross-site forms cannot send
     return app

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.rsvps import messages
@@ -190,3 +190,79 @@ def _announce(
         )
         payload = {"rsvp": state, "counts": counts}
         uow.publish(messages.message(type, payload, ctx.correlation_id))
+
+
+# How far ahead "all upcoming dates" reaches: a series without end is answered for a year.
+ALL_UPCOMING = timedelta(days=366)
+
+
+def open_dates(event: Event, now: datetime) -> list[datetime]:
+    """The dates of a series that take answers now (not started, not cancelled, before the
+    deadline), within ALL_UPCOMING, as original local starts."""
+    dates = []
+    for start in event.series.starts(until=now + ALL_UPCOMING):
+        local = start.replace(tzinfo=None)
+        if start.astimezone(UTC) > now + ALL_UPCOMING:
+            break
+        if closed_reason(event, local, now) is None:
+            dates.append(local)
+    return dates
+
+
+def answer_all(
+    uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any]
+) -> list[Answered]:
+    """The same answer for every date of a series that takes answers now: each date keeps its
+    own RSVP, seats and waitlist. All or nothing: if one date refuses (too many guests for a
+    confirmed seat, say), no date changes."""
+    event = uow.event(event_id, for_update=True)
+    if event is None:
+        raise NotFound("there is no such event")
+    if event.rrule is None:
+        raise Invalid({"occurrence": 'this event does not repeat: answer without "all upcoming"'})
+    dates = open_dates(event, ctx.now)
+    if not dates:
+        raise Closed("no date of this series takes answers now")
+    answers = []
+    for occurrence in dates:
+        try:
+            answers.append(answer(uow, ctx, event_id, {**values, "occurrence": occurrence}))
+        except Invalid as error:
+            raise Invalid(
+                {field: f"on {occurrence:%a} {occurrence.day} {occurrence:%b}, {message}"
+                 for field, message in error.errors.items()}
+            ) from None  # fmt: skip
+    return answers
+
+
+def closed_reason(event: Event, occurrence: datetime | None, now: datetime) -> str | None:
+    """Why the event (or one date of a series) takes no answers now, or None if it does."""
+    try:
+        _check_open(event, occurrence, now)
+    except Closed as closed:
+        return str(closed)
+    return None
+
+
+@dataclass(frozen=True)
+class Current:
+    """An RSVP as its manage page shows it: with its event and its place in line."""
+
+    rsvp: Rsvp
+    event: Event
+    waitlist_position: int | None
+    closed: str | None  # why it can no longer change, if it can't
+
+
+def current(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Current:
+    known = uow.rsvp(rsvp_id)
+    if known is None:
+        raise NotFound("there is no such RSVP")
+    event = uow.event(known.event_id)
+    assert event is not None
+    position = None
+    if known.status == WAITLISTED:
+        attendance = Attendance(event.capacity, uow.attendance(event.id, known.occurrence))
+        position = attendance.waitlist_position(known)
+    return Current(known, event, position, closed_reason(event, known.occurrence, ctx.now))
+

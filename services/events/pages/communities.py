@@ -21,10 +21,10 @@ from services.events.pages.labels import (
     MEMBER_LABELS,
     ROLE_LABELS,
 )
-from services.events.pages.words import when
 from services.events.pages.zones import DEFAULT_ZONE, zone_groups
 from services.events.schemas import CommunityInput, MemberInput
 from shared.inputs import messages_by_field, phone_e164
+from shared.timewords import when
 
 UPCOMING = timedelta(weeks=8)
 

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from services.events import operations
 from services.events.auth import request_context
-from services.events.model import CANCELLED, KINDS, Community, Event, Invalid, can_manage
+from services.events.model import CANCELLED, KINDS, Community, Event, Invalid, Member, can_manage
 from services.events.operations import Conflict, Context
 from services.events.pages import bp, store
 from services.events.pages.errors import page_errors, sentence
@@ -25,12 +25,15 @@ from services.events.pages.forms import (
 )
 from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
 from services.events.pages.picker import Picker
-from services.events.pages.words import going_words, recurrence_words, when
+from services.events.pages.words import going_words, recurrence_words
 from services.events.pages.zones import zone_groups
 from services.events.schemas import CancelInput
 from shared.inputs import messages_by_field
+from shared.timewords import when
 
 CANCELLABLE_OCCURRENCES = 12
+# How far ahead the answer form offers dates of a series, as the rsvps service's "all upcoming".
+ANSWER_AHEAD = timedelta(days=366)
 SERIES_PREVIEW = 6
 
 
@@ -98,6 +101,7 @@ def event_page(event_id: str) -> Any:
     with store().begin() as uow:
         event, community, role = operations.event_for(uow, ctx, event_id)
         counts = uow.attendance_of([event.id])
+        member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
     tz = event.tz
     first = event.starts_at.replace(tzinfo=tz)
     upcoming = []
@@ -129,7 +133,36 @@ def event_page(event_id: str) -> Any:
         ce_hours=number(event.ce_hours),
         guests=guest_words(event.guests_allowed),
         going=None if event.rrule else going_words(counts.get((event.id, ""))),
+        answer=answer_form(event, member),
     )
+
+
+def answer_form(event: Event, member: Member | None) -> dict[str, Any]:
+    """What the event page's answer form needs: the dates open to answers (for a series), why
+    none is if so, and the signed-in member's details to start from. The rsvps service, which
+    takes the form, checks all of it again."""
+    now = datetime.now(UTC)
+    form = (
+        {"name": member.name, "email": member.email, "phone": member.phone or ""} if member else {}
+    )
+    dates = []
+    closed = None
+    if event.status == CANCELLED:
+        closed = "cancelled"
+    elif event.rsvp_deadline and event.rsvp_deadline.replace(tzinfo=event.tz) < now:
+        closed = "The RSVP deadline has passed; ask the organizer if there is still room."
+    elif event.rrule:
+        for occurrence in event.occurrences(now, now + ANSWER_AHEAD):
+            if occurrence.status != CANCELLED and occurrence.starts_at > now:
+                value = occurrence.original_start.isoformat(timespec="minutes")
+                dates.append((value, when(occurrence.starts_at, occurrence.ends_at)))
+        if len(dates) > 1:
+            dates.append(("all", "All upcoming dates"))
+        if not dates:
+            closed = "No date of this series takes answers now."
+    elif event.starts_at.replace(tzinfo=event.tz) <= now:
+        closed = "This event has started, so it takes no more answers."
+    return {"form": form, "occurrences": dates, "closed": closed}
 
 
 def guest_words(limit: int) -> str:

@@ -1,0 +1,287 @@
+"""The rsvps service's pages for attendees, who need no account: the answer form (also shown on
+the event page, which posts here) and the manage page behind each RSVP's signed link.
+
+Opening any of these links (GET) only shows a form: mail scanners follow every link in an email
+and must change nothing. Every change is a POST with the form's CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from services.rsvps import operations
+from services.rsvps.api import context, store
+from services.rsvps.model import Event
+from services.rsvps.operations import Answered, Closed, Current, Invalid, NotFound
+from services.rsvps.schemas import RsvpInput
+from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, WAITLISTED, Rsvp
+from shared.inputs import messages_by_field, phone_e164
+from shared.links import rsvp_id_of
+from shared.timewords import when
+
+bp = Blueprint("rsvps_pages", __name__, url_prefix="/rsvps")
+
+ALL_UPCOMING = "all"  # the occurrence chooser's value for "every coming date"
+FIELDS = ("response", "occurrence", "guests", "name", "email", "phone")
+LABELS = {
+    "response": "Are you coming?",
+    "occurrence": "Which date",
+    "guests": "Guests",
+    "name": "Your name",
+    "email": "Email",
+    "phone": "Mobile phone",
+}
+BAD_LINK = (
+    "This link does not open an RSVP. Check that you copied the whole link from your email; "
+    "if it still does not work, answer again from the event page."
+)
+
+
+@bp.route("/events/<event_id>/answer", methods=["GET", "POST"])
+def answer(event_id: str) -> Any:
+    """The answer form on a page of its own (for links in emails, and to show errors); the
+    event page posts the same form here."""
+    with store().begin() as uow:
+        event = uow.event(event_id)
+    if event is None:
+        abort(404, description="There is no such event. Check the link, or ask the organizer.")
+    ctx = context()
+    dates = operations.open_dates(event, ctx.now) if event.rrule else []
+    closed = None if dates else operations.closed_reason(event, None, ctx.now)
+    if event.rrule and not dates:
+        closed = "no date of this series takes answers now"
+    if request.method == "GET":
+        form = {name: request.args.get(name, "") for name in FIELDS}
+        return _answer_page(event, form, dates, {}, closed)
+    form = {name: request.form.get(name, "").strip() for name in FIELDS}
+    if closed:
+        return _answer_page(event, form, dates, {}, closed, 409)
+    values, errors = rsvp_values(form)
+    if not errors:
+        try:
+            with store().begin() as uow:
+                if values.pop("all_upcoming"):
+                    answers = operations.answer_all(uow, ctx, event_id, values)
+                else:
+                    answers = [operations.answer(uow, ctx, event_id, values)]
+        except Invalid as error:
+            errors = error.errors
+        except Closed as error:
+            return _answer_page(event, form, dates, {}, str(error), 409)
+    if errors:
+        return _answer_page(event, form, dates, errors, None, 422)
+    return _answered(event, answers)
+
+
+def _answered(event: Event, answers: list[Answered]) -> Any:
+    """After an answer: its new RSVP's manage page; or, when the email had answered before, a
+    page that says what was saved without the manage link, which is its owner's to have."""
+    created = [answered for answered in answers if answered.created]
+    flash(_flash_words(answers))
+    if created:
+        return redirect(created[0].manage_url)
+    return render_template(
+        "answered.html",
+        event=event,
+        answers=[(_date_words(event, a.rsvp.occurrence), _status_words(a.rsvp, a.waitlist_position))
+                 for a in answers],
+    )  # fmt: skip
+
+
+@bp.get("/manage/<token>")
+def manage(token: str) -> Any:
+    current = _current(token)
+    form = {"response": current.rsvp.response, "guests": str(current.rsvp.guests),
+            "name": current.rsvp.name, "phone": current.rsvp.phone or ""}  # fmt: skip
+    if current.rsvp.status == CANCELLED:
+        form["response"] = ""
+    return _manage_page(token, current, form, {})
+
+
+@bp.post("/manage/<token>")
+def change(token: str) -> Any:
+    current = _current(token)
+    rsvp = current.rsvp
+    form = {name: request.form.get(name, "").strip() for name in FIELDS}
+    form.update(email=rsvp.email, occurrence=_occurrence_value(rsvp.occurrence))
+    if current.closed:
+        return _manage_page(token, current, form, {}, 409)
+    values, errors = rsvp_values(form)
+    if not errors:
+        try:
+            with store().begin() as uow:
+                answered = operations.answer(uow, context(), rsvp.event_id, values)
+        except Invalid as error:
+            errors = error.errors
+        except Closed as error:
+            return _manage_page(token, _current(token, closed=str(error)), form, {}, 409)
+    if errors:
+        return _manage_page(token, current, form, errors, 422)
+    flash(_flash_words([answered]))
+    return redirect(url_for(".manage", token=token))
+
+
+@bp.post("/manage/<token>/cancel")
+def cancel(token: str) -> Any:
+    current = _current(token)
+    if current.closed:
+        form = {"response": current.rsvp.response, "guests": str(current.rsvp.guests)}
+        return _manage_page(token, current, form, {}, 409)
+    if current.rsvp.status != CANCELLED:
+        with store().begin() as uow:
+            operations.cancel(uow, context(), current.rsvp.id)
+        flash("Your RSVP is cancelled. Thank you for letting the organizer know.")
+    return redirect(url_for(".manage", token=token))
+
+
+def rsvp_values(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The answer form's strings as the API's typed values, or the errors in them by field."""
+    data: dict[str, Any] = {
+        "name": form.get("name", ""),
+        "email": form.get("email", ""),
+        "response": form.get("response", ""),
+    }
+    errors: dict[str, str] = {}
+    if not data["response"]:
+        errors["response"] = "choose yes, no or maybe"
+    guests = form.get("guests", "")
+    if guests:
+        if guests.isdigit():
+            data["guests"] = int(guests)
+        else:
+            errors["guests"] = "give the number of guests as a whole number, like 1"
+    occurrence = form.get("occurrence", "")
+    if occurrence and occurrence != ALL_UPCOMING:
+        data["occurrence"] = occurrence
+    try:
+        values = RSVP_INPUT.load(data)
+    except ValidationError as error:
+        values = {}
+        errors = {**messages_by_field(error), **errors}
+    try:
+        values["phone"] = phone_e164(form.get("phone"))
+    except ValidationError as error:
+        errors["phone"] = str(error.messages[0])
+    values["all_upcoming"] = occurrence == ALL_UPCOMING
+    return values, {name: errors[name] for name in FIELDS if name in errors}
+
+
+RSVP_INPUT = RsvpInput()
+
+
+def _current(token: str, closed: str | None = None) -> Current:
+    rsvp_id = rsvp_id_of(current_app.config["SECRET_KEY"], token)
+    if rsvp_id is None:
+        abort(404, description=BAD_LINK)
+    try:
+        with store().begin() as uow:
+            found = operations.current(uow, context(), rsvp_id)
+    except NotFound:
+        abort(404, description=BAD_LINK)
+    if closed:
+        return Current(found.rsvp, found.event, found.waitlist_position, closed)
+    return found
+
+
+def _answer_page(
+    event: Event,
+    form: Mapping[str, str],
+    dates: list[datetime],
+    errors: dict[str, str],
+    closed: str | None,
+    status: int = 200,
+) -> Any:
+    occurrences = [(_occurrence_value(start), _date_words(event, start)) for start in dates]
+    if len(occurrences) > 1:
+        occurrences.append((ALL_UPCOMING, "All upcoming dates"))
+    return render_template(
+        "answer.html",
+        event=event,
+        when=None if event.rrule else _date_words(event, event.local_start),
+        form=form,
+        occurrences=occurrences,
+        errors=errors,
+        labels=LABELS,
+        closed=_sentence(closed),
+    ), status
+
+
+def _manage_page(
+    token: str, current: Current, form: Mapping[str, str], errors: dict[str, str], status: int = 200
+) -> Any:
+    rsvp, event = current.rsvp, current.event
+    return render_template(
+        "manage.html",
+        token=token,
+        event=event,
+        rsvp=rsvp,
+        when=_date_words(event, rsvp.occurrence or event.local_start),
+        status=_status_words(rsvp, current.waitlist_position),
+        form=form,
+        errors=errors,
+        labels=LABELS,
+        closed=_sentence(current.closed),
+    ), status
+
+
+def _occurrence_value(occurrence: datetime | None) -> str:
+    return occurrence.isoformat(timespec="minutes") if occurrence else ""
+
+
+def _date_words(event: Event, occurrence: datetime | None) -> str:
+    """One date of the event in words, in the event's zone; the whole series' first date if
+    `occurrence` is None for a series."""
+    local = occurrence or event.local_start
+    tz = event.series.tz
+    return when(local.replace(tzinfo=tz), (local + event.series.duration).replace(tzinfo=tz))
+
+
+def _status_words(rsvp: Rsvp, position: int | None) -> str:
+    guests = f" with {rsvp.guests} guest{'s' * (rsvp.guests > 1)}" if rsvp.guests else ""
+    if rsvp.status == CONFIRMED:
+        return f"You're going{guests}."
+    if rsvp.status == WAITLISTED:
+        return (
+            f"You're number {position} on the waitlist{guests}. If a seat frees up, it's yours "
+            "automatically and we'll tell you."
+        )
+    if rsvp.status == MAYBE:
+        return "You said maybe. A maybe holds no seat: answer yes to get one."
+    if rsvp.status == DECLINED:
+        return "You said you can't come."
+    return "You cancelled this RSVP."
+
+
+def _flash_words(answers: list[Answered]) -> str:
+    if len(answers) == 1:
+        answered = answers[0]
+        return "Saved. " + _status_words(answered.rsvp, answered.waitlist_position)
+    by_status: dict[str, int] = {}
+    for answered in answers:
+        by_status[answered.rsvp.status] = by_status.get(answered.rsvp.status, 0) + 1
+    parts = [
+        f"{count} {'date' if count == 1 else 'dates'} {STATUS_PHRASES[status]}"
+        for status, count in by_status.items()
+    ]
+    return f"Saved your answer for {len(answers)} dates: " + ", ".join(parts) + "."
+
+
+STATUS_PHRASES = {
+    CONFIRMED: "going",
+    WAITLISTED: "on the waitlist",
+    MAYBE: "maybe",
+    DECLINED: "not going",
+    CANCELLED: "cancelled",
+}
+
+
+def _sentence(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = text[0].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
