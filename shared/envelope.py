@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -28,7 +29,7 @@ def strict_envelope(
 ) -> Envelope:
     """A validated envelope for `type` from `producer`'s catalogue: strict on the way out."""
     version, schema = catalogue[type]
-    errors = schema().validate(payload)
+    errors = _validator(schema).validate(payload)
     if errors:
         raise InvalidMessage(f"{type} payload does not match its schema: {errors}")
     return Envelope(
@@ -38,6 +39,13 @@ def strict_envelope(
         producer=producer,
         correlation_id=correlation_id,
     )
+
+
+@functools.cache
+def _validator(schema: type[Schema]) -> Schema:
+    """One instance per payload schema: building one (with its nested schemas) costs more than
+    validating a payload with it, and validating keeps no state between calls."""
+    return schema()
 
 
 class MalformedMessage(ValueError):

@@ -58,20 +58,23 @@ class Outbox:
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
-        # Set after a commit that added messages, so an in-process relay wakes at once.
+        # Built once: every message is written by the same statement, found compiled.
+        self._insert = table.insert()
+        # Set after a commit that added messages (see Store.begin), so an in-process relay
+        # wakes at once.
         self.pending = threading.Event()
 
     def add(self, conn: Connection, envelope: Envelope) -> None:
         conn.execute(
-            self.table.insert().values(
-                message_id=envelope.id,
-                type=envelope.type,
-                correlation_id=envelope.correlation_id,
-                body=envelope.to_json(),
-                created_at=envelope.occurred_at,
-            )
+            self._insert,
+            {
+                "message_id": envelope.id,
+                "type": envelope.type,
+                "correlation_id": envelope.correlation_id,
+                "body": envelope.to_json(),
+                "created_at": envelope.occurred_at,
+            },
         )
-        sa.event.listen(conn, "commit", lambda _conn: self.pending.set(), once=True)
 
     def backlog(self, conn: Connection) -> tuple[int, datetime | None]:
         """How many messages wait to be published, and when the oldest was written."""
@@ -90,9 +93,11 @@ class UnitOfWork:
 
     conn: Connection
     outbox: Outbox
+    published: int = 0
 
     def publish(self, envelope: Envelope) -> None:
         self.outbox.add(self.conn, envelope)
+        self.published += 1
 
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -110,7 +115,10 @@ class Store(Generic[U]):
     @contextmanager
     def begin(self) -> Iterator[U]:
         with self.engine.begin() as conn:
-            yield self.unit_of_work(conn, self.outbox)
+            uow = self.unit_of_work(conn, self.outbox)
+            yield uow
+        if uow.published:
+            self.outbox.pending.set()  # committed: the relay may publish them now
 
 
 class Relay:

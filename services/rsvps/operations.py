@@ -5,6 +5,7 @@ with them."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,13 @@ from services.rsvps import messages
 from services.rsvps.model import Event
 from services.rsvps.seats import (
     CANCELLED,
-    MAYBE,
     NO,
     WAITLISTED,
     Attendance,
     NotEnoughSeats,
     Outcome,
     Rsvp,
+    Tally,
 )
 from services.rsvps.store import UnitOfWork
 from shared.links import manage_rsvp_url
@@ -71,9 +72,15 @@ def answer(uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any])
     if guests > limit:
         allowed = "no guests" if limit == 0 else f"at most {limit} guest{'s' * (limit > 1)}"
         raise Invalid({"guests": f"this event allows {allowed} per attendee"})
-    attendance = Attendance(event.capacity, uow.attendance(event.id, occurrence))
     email = values["email"].lower()
-    rsvp = next((known for known in attendance.rsvps if known.email == email), None)
+    tally, answered_before = uow.tally(event.id, occurrence, event.capacity, email)
+    seats: Attendance | Tally = tally
+    rsvp: Rsvp | None = None
+    if answered_before is not None or not tally.settled:
+        # A changed answer can free seats, and an unsettled line can move: both are decided
+        # from the whole list. A first answer (the common case) needs only the numbers.
+        seats = Attendance(event.capacity, uow.attendance(event.id, occurrence))
+        rsvp = next((known for known in seats.rsvps if known.email == email), None)
     created = rsvp is None
     if rsvp is None:
         rsvp = Rsvp(
@@ -84,15 +91,15 @@ def answer(uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any])
         rsvp.name = values["name"]
         rsvp.phone = values.get("phone") or rsvp.phone
     try:
-        outcome = attendance.answer(rsvp, values["response"], guests)
+        outcome = seats.answer(rsvp, values["response"], guests)
     except NotEnoughSeats as error:
         raise Invalid({"guests": str(error)}) from None
-    _record(uow, ctx, attendance, outcome)
+    _record(uow, ctx, seats, outcome)
     return Answered(
         rsvp=outcome.rsvp,
         created=created,
-        waitlist_position=attendance.waitlist_position(outcome.rsvp),
-        manage_url=manage_rsvp_url(ctx.secret_key, ctx.base_url, outcome.rsvp.id),
+        waitlist_position=seats.waitlist_position(outcome.rsvp),
+        manage_url=_manage_url(ctx, outcome.rsvp.id),
     )
 
 
@@ -111,7 +118,7 @@ def cancel(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Answered:
         rsvp=rsvp,
         created=False,
         waitlist_position=None,
-        manage_url=manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id),
+        manage_url=_manage_url(ctx, rsvp.id),
     )
 
 
@@ -160,7 +167,9 @@ def seat_waitlists(uow: UnitOfWork, ctx: Context, event: Event) -> list[Rsvp]:
     return promoted
 
 
-def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outcome) -> None:
+def _record(
+    uow: UnitOfWork, ctx: Context, attendance: Attendance | Tally, outcome: Outcome
+) -> None:
     """Save what changed and announce it: the party's own new state, then each promotion."""
     uow.save_rsvps([outcome.rsvp, *outcome.promoted])
     changes = [(rsvp, messages.PROMOTED) for rsvp in outcome.promoted]
@@ -170,26 +179,39 @@ def _record(uow: UnitOfWork, ctx: Context, attendance: Attendance, outcome: Outc
 
 
 def _announce(
-    uow: UnitOfWork, ctx: Context, attendance: Attendance, changes: list[tuple[Rsvp, str]]
+    uow: UnitOfWork,
+    ctx: Context,
+    attendance: Attendance | Tally,
+    changes: list[tuple[Rsvp, str]],
 ) -> None:
     """Publish each changed RSVP's whole state, with the occurrence's seat counts after this one
     decision, which are the same for all of them and take one revision."""
     first = changes[0][0]
+    tally = attendance if isinstance(attendance, Tally) else attendance.tally()
     counts = {
         "occurrence": first.occurrence.isoformat() if first.occurrence else None,
         "revision": uow.next_seat_revision(first.event_id),
-        "capacity": attendance.capacity,
-        "confirmed_seats": attendance.confirmed_seats,
-        "waitlisted": len(attendance.waitlist),
-        "maybe": sum(1 for known in attendance.rsvps if known.status == MAYBE),
+        "capacity": tally.capacity,
+        "confirmed_seats": tally.confirmed_seats,
+        "waitlisted": tally.waitlisted,
+        "maybe": tally.maybe,
     }
     for rsvp, type in changes:
         position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
-        state = messages.rsvp_state(
-            rsvp, position, manage_rsvp_url(ctx.secret_key, ctx.base_url, rsvp.id)
-        )
+        state = messages.rsvp_state(rsvp, position, _manage_url(ctx, rsvp.id))
         payload = {"rsvp": state, "counts": counts}
         uow.publish(messages.message(type, payload, ctx.correlation_id))
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_manage_url(secret_key: str, base_url: str, rsvp_id: str) -> str:
+    return manage_rsvp_url(secret_key, base_url, rsvp_id)
+
+
+def _manage_url(ctx: Context, rsvp_id: str) -> str:
+    """An RSVP's manage link; one answer needs it twice (its message and its reply), and
+    signing costs a key derivation and an HMAC each time."""
+    return _signed_manage_url(ctx.secret_key, ctx.base_url, rsvp_id)
 
 
 # How far ahead "all upcoming dates" reaches: a series without end is answered for a year.

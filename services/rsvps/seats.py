@@ -159,3 +159,94 @@ class Attendance:
     def _next_queue_number(self) -> int:
         numbers = [rsvp.queue_number for rsvp in self.rsvps if rsvp.queue_number is not None]
         return max(numbers, default=0) + 1
+
+    def tally(self) -> Tally:
+        """The same occurrence in numbers."""
+        waiting = self.waitlist
+        return Tally(
+            capacity=self.capacity,
+            confirmed_seats=self.confirmed_seats,
+            waitlisted=len(waiting),
+            maybe=sum(1 for rsvp in self.rsvps if rsvp.status == MAYBE),
+            last_queue_number=self._next_queue_number() - 1,
+            smallest_waiting_party=min((rsvp.seats for rsvp in waiting), default=None),
+        )
+
+
+@dataclass
+class Tally:
+    """One occurrence in numbers: what its seat messages announce, and enough to decide the answer
+    of someone who has not answered before without reading the whole list.
+
+    That shortcut is exact only while the occurrence is `settled`, as every decision leaves it:
+    then a newcomer's answer seats nobody but the newcomer (see `answer`).
+    """
+
+    capacity: int | None
+    confirmed_seats: int = 0
+    waitlisted: int = 0
+    maybe: int = 0
+    # The highest place in line ever given (0: none): a new "yes" takes the next one.
+    last_queue_number: int = 0
+    smallest_waiting_party: int | None = None  # seats of the smallest waiting party
+
+    @property
+    def free_seats(self) -> int | None:
+        if self.capacity is None:
+            return None
+        return max(self.capacity - self.confirmed_seats, 0)
+
+    @property
+    def settled(self) -> bool:
+        """No waiting party fits the free seats. `Attendance.seat_waitlist` leaves every
+        occurrence so; one that is not (a capacity raised while it took no answers, say) is
+        decided from its whole list."""
+        if self.smallest_waiting_party is None:
+            return True
+        free = self.free_seats
+        return free is not None and self.smallest_waiting_party > free
+
+    def answer(self, rsvp: Rsvp, response: str, guests: int) -> Outcome:
+        """The first answer of `rsvp`, decided exactly as `Attendance.answer` decides it.
+
+        In a settled occurrence nobody waiting fits the free seats and a newcomer goes to the
+        back of the line, so it is seated if its own party fits, and nobody else moves.
+        """
+        if rsvp.status:
+            raise ValueError("a tally decides first answers only: this RSVP has answered before")
+        if not self.settled:
+            raise ValueError("an occurrence that is not settled is decided from its whole list")
+        if response not in RESPONSES:
+            raise ValueError(f"response must be one of {RESPONSES}")
+        if guests < 0:
+            raise ValueError("guests cannot be negative")
+        rsvp.response = response
+        rsvp.guests = guests
+        if response != YES:
+            rsvp.status = STATUS_OF[response]
+            rsvp.queue_number = None
+            if response == MAYBE:
+                self.maybe += 1
+            return Outcome(rsvp=rsvp, previous_status=None)
+        self.last_queue_number += 1
+        rsvp.queue_number = self.last_queue_number
+        free = self.free_seats
+        if free is None or rsvp.seats <= free:
+            rsvp.status = CONFIRMED
+            self.confirmed_seats += rsvp.seats
+        else:
+            rsvp.status = WAITLISTED
+            self.waitlisted += 1
+            smallest = self.smallest_waiting_party
+            self.smallest_waiting_party = (
+                rsvp.seats if smallest is None else min(smallest, rsvp.seats)
+            )
+        return Outcome(rsvp=rsvp, previous_status=None)
+
+    def waitlist_position(self, rsvp: Rsvp) -> int | None:
+        """The place in line of the party welcomed last; the numbers know no other."""
+        if rsvp.status != WAITLISTED:
+            return None
+        if rsvp.queue_number != self.last_queue_number:
+            raise ValueError("a tally knows the place in line of the last to join it only")
+        return self.waitlisted

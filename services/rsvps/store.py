@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.rsvps.model import Event
-from services.rsvps.seats import WAITLISTED, Rsvp
+from services.rsvps.seats import CONFIRMED, MAYBE, WAITLISTED, Rsvp, Tally
 from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
 
@@ -102,18 +102,19 @@ class UnitOfWork(shared.outbox.UnitOfWork):
     def event(self, event_id: str, *, for_update: bool = False) -> Event | None:
         """The event as last announced; `for_update` locks its row, which serializes every
         seat decision for the event across processes (PostgreSQL; SQLite has one writer)."""
-        query = sa.select(events).where(events.c.event_id == event_id)
-        row = self.conn.execute(query.with_for_update() if for_update else query).first()
-        if row is None:
+        # One query: the event's row once per cancelled occurrence (or once with none).
+        query = (
+            EVENT_WITH_CANCELLED.with_for_update(of=events) if for_update else EVENT_WITH_CANCELLED
+        )
+        rows = self.conn.execute(query, {"event_id": event_id}).all()
+        if not rows:
             return None
-        starts = self.conn.execute(
-            sa.select(cancelled_occurrences.c.original_start).where(
-                cancelled_occurrences.c.event_id == event_id
-            )
-        ).scalars()
+        row = rows[0]
         return Event(
             id=row.event_id,
-            cancelled_occurrences=frozenset(starts),
+            cancelled_occurrences=frozenset(
+                row.original_start for row in rows if row.original_start is not None
+            ),
             **{name: getattr(row, name) for name in EVENT_COLUMNS},
         )
 
@@ -158,15 +159,27 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         ).all()
         return [_rsvp(row) for row in rows]
 
+    def tally(
+        self, event_id: str, occurrence: datetime | None, capacity: int | None, email: str
+    ) -> tuple[Tally, str | None]:
+        """One occurrence in numbers, counted by the database, and the id of the RSVP `email`
+        already has in it (if any), in one query."""
+        params = {"event_id": event_id, "occurrence": _key(occurrence), "email": email}
+        row = self.conn.execute(TALLY_WITH_OWN, params).one()
+        tally = Tally(
+            capacity=capacity,
+            confirmed_seats=row.t_confirmed_seats,
+            waitlisted=row.t_waitlisted,
+            maybe=row.t_maybe,
+            last_queue_number=row.t_last_queue_number,
+            smallest_waiting_party=row.t_smallest_waiting_party,
+        )
+        return tally, row.id
+
     def next_seat_revision(self, event_id: str) -> int:
         """Raise and return the event's seat revision; call with the event's row locked."""
         return int(
-            self.conn.execute(
-                events.update()
-                .where(events.c.event_id == event_id)
-                .values(seat_revision=events.c.seat_revision + 1)
-                .returning(events.c.seat_revision)
-            ).scalar_one()
+            self.conn.execute(NEXT_SEAT_REVISION, {"locked_event_id": event_id}).scalar_one()
         )
 
     def occurrences_waiting(self, event_id: str) -> list[datetime | None]:
@@ -192,15 +205,63 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             values["occurrence"] = _key(rsvp.occurrence)
             if rsvp.created_at is None:
                 rsvp.created_at = now
-                self.conn.execute(rsvps.insert().values(id=rsvp.id, created_at=now, **values))
+                self.conn.execute(INSERT_RSVP, {"id": rsvp.id, "created_at": now, **values})
             else:
-                self.conn.execute(rsvps.update().where(rsvps.c.id == rsvp.id).values(**values))
+                self.conn.execute(UPDATE_RSVP, {"rsvp_id": rsvp.id, **values})
 
 
 RSVP_COLUMNS = [
     "event_id", "email", "name", "phone", "response", "guests", "status", "queue_number",
     "updated_at",
 ]  # fmt: skip
+
+# The hot path's statements, built once: SQLAlchemy then finds them compiled in its cache at
+# once instead of first building and keying a new statement for every answer.
+EVENT_WITH_CANCELLED = (
+    sa.select(events, cancelled_occurrences.c.original_start)
+    .select_from(
+        events.outerjoin(
+            cancelled_occurrences, cancelled_occurrences.c.event_id == events.c.event_id
+        )
+    )
+    .where(events.c.event_id == sa.bindparam("event_id"))
+)
+NEXT_SEAT_REVISION = (
+    events.update()
+    .where(events.c.event_id == sa.bindparam("locked_event_id"))
+    .values(seat_revision=events.c.seat_revision + 1)
+    .returning(events.c.seat_revision)
+)
+_waiting = rsvps.c.status == WAITLISTED
+_counts = (
+    sa.select(
+        sa.func.coalesce(
+            sa.func.sum(sa.case((rsvps.c.status == CONFIRMED, 1 + rsvps.c.guests), else_=0)), 0
+        ).label("t_confirmed_seats"),
+        sa.func.count(sa.case((_waiting, 1))).label("t_waitlisted"),
+        sa.func.count(sa.case((rsvps.c.status == MAYBE, 1))).label("t_maybe"),
+        sa.func.coalesce(sa.func.max(rsvps.c.queue_number), 0).label("t_last_queue_number"),
+        sa.func.min(sa.case((_waiting, 1 + rsvps.c.guests))).label("t_smallest_waiting_party"),
+    )
+    .where(
+        rsvps.c.event_id == sa.bindparam("event_id"),
+        rsvps.c.occurrence == sa.bindparam("occurrence"),
+    )
+    .subquery("counts")
+)
+# The counts (always one row) beside the id of the email's RSVP, if it has one.
+TALLY_WITH_OWN = sa.select(_counts, rsvps.c.id).select_from(
+    _counts.outerjoin(
+        rsvps,
+        sa.and_(
+            rsvps.c.event_id == sa.bindparam("event_id"),
+            rsvps.c.occurrence == sa.bindparam("occurrence"),
+            rsvps.c.email == sa.bindparam("email"),
+        ),
+    )
+)
+INSERT_RSVP = rsvps.insert()
+UPDATE_RSVP = rsvps.update().where(rsvps.c.id == sa.bindparam("rsvp_id"))
 
 
 def _key(occurrence: datetime | None) -> str:

@@ -118,6 +118,12 @@ def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
         # Everyone else waits, in the order the server accepted them: one place each, no gaps.
         assert [number for number, _ in waiting] == list(range(SEATS + 1, PEOPLE + 1))
 
+        # Once the messages have flowed, the events service counts the same seats.
+        stack.flush()
+        assert attendance_shown(client, auth, training["id"]) == {
+            "confirmed_seats": SEATS, "waitlisted": PEOPLE - SEATS, "maybe": 0,
+        }  # fmt: skip
+
         by_id = {a.json()["id"]: a.json() for a in answers}
         dropouts = [rsvp_id for rsvp_id, a in by_id.items() if a["status"] == "confirmed"][
             :DROPOUTS
@@ -141,3 +147,21 @@ def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
                 if json.loads(b)["type"] == "rsvps.rsvp_promoted"]  # fmt: skip
     assert sorted(promoted) == sorted(next_in_line)
     assert {row.id for row in rows if row.status == "confirmed"} >= next_in_line
+    # One revision per decision (each answer, the double submit, each cancellation), none lost:
+    # a cancellation and the promotion it caused share theirs.
+    revisions = [json.loads(b)["payload"]["counts"]["revision"] for b in bodies]
+    decisions = PEOPLE + 1 + DROPOUTS
+    assert sorted(set(revisions)) == list(range(1, decisions + 1))
+    assert len(revisions) == decisions + DROPOUTS
+
+    stack.flush()
+    assert attendance_shown(client, auth, training["id"]) == {
+        "confirmed_seats": SEATS, "waitlisted": PEOPLE - SEATS - DROPOUTS, "maybe": 0,
+    }  # fmt: skip
+
+
+def attendance_shown(client, auth, event_id):
+    """The seat counts the events service shows for the event."""
+    response = client.get(f"/api/events/{event_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    return response.json["attendance"]

@@ -1,6 +1,7 @@
 """The seat rules of one occurrence, without any server: capacity, waitlist order, promotion."""
 
 import contextlib
+import copy
 import itertools
 
 import pytest
@@ -18,6 +19,7 @@ from services.rsvps.seats import (
     Attendance,
     NotEnoughSeats,
     Rsvp,
+    Tally,
 )
 
 _ids = itertools.count(1)
@@ -212,3 +214,59 @@ def test_seats_are_exact_and_no_one_who_fits_is_left_waiting(capacity, actions):
                 assert rsvp.response == YES
         positions = [lunch.waitlist_position(r) for r in lunch.waitlist]
         assert positions == list(range(1, len(positions) + 1))
+        # Every decision leaves the occurrence settled, so its numbers can decide a newcomer.
+        assert lunch.tally().settled
+
+
+# --- A newcomer decided from the numbers, as from the whole list --------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.one_of(st.none(), st.integers(1, 8)),
+    actions=st.lists(action, max_size=40),
+    response=st.sampled_from([YES, YES, NO, MAYBE]),
+    guests=st.integers(0, 3),
+)
+def test_a_tally_decides_a_first_answer_exactly_as_the_whole_list(
+    capacity, actions, response, guests
+):
+    lunch = Attendance(capacity=capacity, rsvps=[])
+    people = [person(f"p{n}") for n in range(8)]
+    for step in actions:
+        if step[0] == "answer":
+            with contextlib.suppress(NotEnoughSeats):
+                lunch.answer(people[step[1]], step[2], step[3])
+        elif step[0] == "cancel":
+            if people[step[1]] in lunch.rsvps:
+                lunch.cancel(people[step[1]])
+        else:
+            lunch.resize(step[1])
+    tally = lunch.tally()
+    newcomer = person("new")
+    by_list = copy.deepcopy(lunch)
+    expected = by_list.answer(copy.deepcopy(newcomer), response, guests)
+    outcome = tally.answer(newcomer, response, guests)
+    assert (outcome.previous_status, outcome.promoted) == (None, [])
+    assert expected.promoted == []
+    assert outcome.rsvp == expected.rsvp
+    assert tally == by_list.tally()
+    assert tally.waitlist_position(newcomer) == by_list.waitlist_position(expected.rsvp)
+
+
+def test_an_unsettled_tally_decides_nothing():
+    # A waiting party that fits the free seats (a capacity raised while the line stood still):
+    # only the whole list can say who moves.
+    unsettled = Tally(capacity=3, confirmed_seats=1, waitlisted=1, smallest_waiting_party=2)
+    assert not unsettled.settled
+    with pytest.raises(ValueError, match="whole list"):
+        unsettled.answer(person("ana"), YES, guests=0)
+    assert Tally(capacity=None, waitlisted=1, smallest_waiting_party=1).settled is False
+
+
+def test_a_tally_decides_first_answers_only():
+    lunch = Attendance(capacity=2, rsvps=[])
+    ana = person("ana")
+    lunch.answer(ana, YES, guests=0)
+    with pytest.raises(ValueError, match="first answers only"):
+        lunch.tally().answer(ana, NO, guests=0)

@@ -1,12 +1,13 @@
 """RSVPs persist as the seat rules leave them, one per email and occurrence, on both databases."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from services.rsvps.seats import CONFIRMED, WAITLISTED, YES, Attendance, Rsvp
+from services.rsvps import operations, store
+from services.rsvps.seats import CONFIRMED, MAYBE, WAITLISTED, YES, Attendance, Rsvp, Tally
 from services.rsvps.store import Store
 
 pytestmark = pytest.mark.parametrize(
@@ -38,12 +39,12 @@ def newcomer(event_id, email, occurrence):
     )  # fmt: skip
 
 
-def answer_yes(stack, event_id, email, occurrence):
+def answer_yes(stack, event_id, email, occurrence, response=YES, guests=0):
     with rsvps_store(stack).begin() as uow:
         event = uow.event(event_id, for_update=True)
         attendance = Attendance(event.capacity, uow.attendance(event_id, occurrence))
         rsvp = newcomer(event_id, email, occurrence)
-        outcome = attendance.answer(rsvp, YES, guests=0)
+        outcome = attendance.answer(rsvp, response, guests=guests)
         uow.save_rsvps([outcome.rsvp, *outcome.promoted])
         return outcome.rsvp.id
 
@@ -90,3 +91,39 @@ def test_a_promotion_is_saved_with_the_cancellation_that_caused_it(stack, event_
             "ben@example.org": CONFIRMED,
             "cy@example.org": CONFIRMED,
         }
+
+
+def test_the_database_counts_an_occurrence_as_its_whole_list_does(stack, event_id):
+    start = datetime(2026, 12, 3, 12)
+    ids = {}
+    for email, response, guests in [("ana", YES, 0), ("ben", MAYBE, 0), ("cy", YES, 0),
+                                    ("dee", YES, 1), ("eve", YES, 0)]:  # fmt: skip
+        ids[email] = answer_yes(stack, event_id, f"{email}@example.org", start, response, guests)
+    with rsvps_store(stack).begin() as uow:
+        tally, answered = uow.tally(event_id, start, 2, "dee@example.org")
+        assert tally == Attendance(2, uow.attendance(event_id, start)).tally()
+        assert tally == Tally(capacity=2, confirmed_seats=2, waitlisted=2, maybe=1,
+                              last_queue_number=4, smallest_waiting_party=1)  # fmt: skip
+        assert answered == ids["dee"]
+        other_date = datetime(2026, 12, 10, 12)
+        assert uow.tally(event_id, other_date, 2, "dee@example.org") == (Tally(capacity=2), None)
+
+
+def test_a_line_that_could_move_is_decided_from_the_whole_list(stack, event_id):
+    start = datetime(2026, 12, 3, 12)
+    for email in ("ana@example.org", "ben@example.org", "cy@example.org"):
+        answer_yes(stack, event_id, email, start)
+    # A third seat nobody was seated in yet (as if the capacity grew while the line stood
+    # still): cy waits but fits, so a newcomer must not take the seat from the numbers alone.
+    with stack.services["rsvps"].engine.begin() as conn:
+        conn.execute(store.events.update().values(capacity=3))
+    ctx = operations.Context(str(uuid.uuid4()), "http://127.0.0.1:8000", "key", datetime.now(UTC))
+    values = {"name": "Dee", "email": "dee@example.org", "response": YES, "occurrence": start}
+    with rsvps_store(stack).begin() as uow:
+        dee = operations.answer(uow, ctx, event_id, values)
+    assert (dee.rsvp.status, dee.waitlist_position) == (WAITLISTED, 1)
+    with rsvps_store(stack).begin() as uow:
+        assert {r.email: r.status for r in uow.attendance(event_id, start)} == {
+            "ana@example.org": CONFIRMED, "ben@example.org": CONFIRMED,
+            "cy@example.org": CONFIRMED, "dee@example.org": WAITLISTED,
+        }  # fmt: skip
