@@ -65,7 +65,7 @@ def _prepare_demo(stack: Stack) -> None:
         if config.demo and demo.seed(uow, ctx, date.today()):
             log.info("seeded the demo community %s", demo.SLUG)
         if config.dev_token:
-            demo.grant_dev_token(uow, config.dev_token)
+            demo.grant_dev_token(uow, config.dev_token, ctx.correlation_id)
 
 
 def _sign_in_printer(config: Config) -> Callable[[Envelope], None]:

@@ -53,6 +53,7 @@ def test_every_published_message_matches_its_channel(client, stack, organizer, c
         jsonschema.validate(message, {**payload_schema, "components": spec["components"]})
         seen.add(message["type"])
     assert seen == {
+        "events.api_token_issued",  # the organizer's token
         "events.community_created",
         "events.member_added",
         "events.event_scheduled",

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from services.events import operations
 from shared.links import link_id_of
+from shared.tokens import bearer_token
 from shared.web import correlation_id
 
 bp = Blueprint("auth", __name__)
@@ -23,10 +24,10 @@ bp = Blueprint("auth", __name__)
 
 def current_member_id() -> str | None:
     """The member behind a Bearer token or the session cookie, or None."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
         with current_app.extensions["hearth.store"].begin() as uow:
-            return uow.member_for_api_token(header[7:].strip())
+            return uow.member_for_api_token(token)
     return session.get("member_id")
 
 

@@ -17,14 +17,16 @@ MEMBERS = [
 ]
 
 
-def grant_dev_token(uow: UnitOfWork, token: str) -> None:
-    """Make `token` the demo organizer's API token, on every start (HEARTH_DEV_TOKEN)."""
+def grant_dev_token(uow: UnitOfWork, token: str, correlation_id: str) -> None:
+    """Make `token` the demo organizer's API token, on every start (HEARTH_DEV_TOKEN); granting
+    it again changes nothing, but announces it again for a service that has not seen it."""
     organizer = operations.ensure_member(uow, ORGANIZER, "Dana Okafor")
-    owner = uow.member_for_api_token(token)
-    if owner is None:
-        uow.add_api_token(organizer.id, token)
-    elif owner != organizer.id:
-        raise ValueError("HEARTH_DEV_TOKEN is already another member's token; choose another")
+    try:
+        operations.grant_api_token(uow, organizer, token, correlation_id)
+    except operations.Conflict:
+        raise ValueError(
+            "HEARTH_DEV_TOKEN is already another member's token; choose another"
+        ) from None
 
 
 def seed(uow: UnitOfWork, ctx: operations.Context, today: date) -> bool:

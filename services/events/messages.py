@@ -109,6 +109,14 @@ class SignInRequested(Schema):
     expires_at = fields.String(required=True)
 
 
+class ApiTokenIssued(Schema):
+    """A personal API token, as its SHA-256 digest (shared.tokens.digest): enough for a service
+    to recognise the token when it is presented, useless for presenting it."""
+
+    member_id = fields.String(required=True)
+    token_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
 # type -> (version, payload schema): the catalogue of what this service publishes.
 CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
     "events.community_created": (1, CommunityCreated),
@@ -119,6 +127,7 @@ CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
     "events.event_cancelled": (1, EventChanged),
     "events.occurrence_cancelled": (1, OccurrenceCancelled),
     "events.sign_in_requested": (1, SignInRequested),
+    "events.api_token_issued": (1, ApiTokenIssued),
 }
 
 

@@ -27,7 +27,8 @@ from services.events.model import (
     slugify,
     zone,
 )
-from services.events.store import UnitOfWork, new_token
+from services.events.store import UnitOfWork
+from shared.tokens import digest, new_token
 
 SIGN_IN_LINK_LIFETIME = timedelta(minutes=15)
 LIVE_SIGN_IN_LINKS_MAX = 3
@@ -336,9 +337,28 @@ def ensure_member(uow: UnitOfWork, email: str, name: str | None = None) -> Membe
     return member
 
 
-def issue_api_token(uow: UnitOfWork, email: str, name: str | None = None) -> tuple[Member, str]:
+def issue_api_token(
+    uow: UnitOfWork, email: str, name: str | None = None, correlation_id: str | None = None
+) -> tuple[Member, str]:
     """A new personal API token for `email`, creating the member if needed (operator bootstrap)."""
     member = ensure_member(uow, email, name)
     token = new_token()
-    uow.add_api_token(member.id, token)
+    grant_api_token(uow, member, token, correlation_id or str(uuid.uuid4()))
     return member, token
+
+
+def grant_api_token(uow: UnitOfWork, member: Member, token: str, correlation_id: str) -> None:
+    """Make `token` one of the member's API tokens, and announce its digest (never the token) to
+    the services that authenticate API callers themselves.
+
+    Granting a token its owner already has stores nothing new but announces it again, so a
+    service whose database is younger than the token learns it; another member's token is a
+    Conflict.
+    """
+    owner = uow.member_for_api_token(token)
+    if owner is None:
+        uow.add_api_token(member.id, token)
+    elif owner != member.id:
+        raise Conflict("this token is already another member's; choose another")
+    payload = {"member_id": member.id, "token_hash": digest(token)}
+    uow.publish(messages.message("events.api_token_issued", payload, correlation_id))

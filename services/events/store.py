@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +12,7 @@ import shared.outbox
 from services.events.model import Community, Event, Member
 from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
+from shared.tokens import digest
 
 meta = metadata()
 
@@ -150,15 +149,6 @@ EVENT_FIELDS = [
 
 
 ATTENDANCE_COUNTS = ("confirmed_seats", "waitlisted", "maybe")
-
-
-def digest(token: str) -> str:
-    """Tokens are stored hashed: a leaked database row cannot be used to sign in."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class UnitOfWork(shared.outbox.UnitOfWork):
