@@ -64,6 +64,24 @@ def insert(conn: Connection, table: sa.Table) -> Any:
     return sqlite.insert(table)
 
 
+def record_if_newer(
+    conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any], as_of: datetime
+) -> bool:
+    """Store a read model's row as announced at `as_of` (into its `updated_at`), unless a newer
+    announcement is stored already; True if stored.
+
+    The age check is part of the upsert, so concurrent consumers cannot interleave between
+    reading the stored state and writing theirs, and a late, older message changes nothing.
+    """
+    row = insert(conn, table).values(**key, **values, updated_at=as_of)
+    upsert = row.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_={name: row.excluded[name] for name in [*values, "updated_at"]},
+        where=table.c.updated_at <= row.excluded.updated_at,
+    )
+    return conn.execute(upsert.returning(*table.primary_key.columns)).first() is not None
+
+
 def _alembic_config(migrations: Path, engine: Engine) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(migrations))

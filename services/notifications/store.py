@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.notifications.model import Community, Member
-from shared.db import UTCDateTime, insert, metadata
+from shared.db import UTCDateTime, metadata, record_if_newer
 from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
@@ -113,17 +113,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
     def _record(
         self, table: sa.Table, key: dict[str, Any], values: dict[str, Any], as_of: datetime
     ) -> bool:
-        # The age check is part of the upsert, so concurrent consumers cannot interleave
-        # between reading the stored state and writing theirs.
-        row = insert(self.conn, table).values(**key, **values, updated_at=as_of)
-        upsert = row.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={name: row.excluded[name] for name in [*values, "updated_at"]},
-            where=table.c.updated_at <= row.excluded.updated_at,
-        )
-        # RETURNING tells whether it was stored (see shared.db.insert).
-        stored = self.conn.execute(upsert.returning(*table.primary_key.columns)).first()
-        return stored is not None
+        return record_if_newer(self.conn, table, key, values, as_of)
 
 
 class Store(shared.outbox.Store[UnitOfWork]):

@@ -37,11 +37,16 @@ def service(config: Config) -> Service:
             now=datetime.now(UTC),
         )
 
+    # One queue for all it learns from the events service: the events it takes answers for, and
+    # who organizes them (memberships and API tokens), which decides who sees attendee lists.
     events = Subscription(
         queue=topology.queue_name(NAME, "events"),
-        bindings=handlers.EVENT_MESSAGES,
+        bindings=handlers.EVENT_MESSAGES + handlers.ORGANIZER_MESSAGES,
         handle=transactional(
-            rsvps_store.begin, store.inbox, "rsvps.events", handlers.handlers(context)
+            rsvps_store.begin,
+            store.inbox,
+            "rsvps.events",
+            {**handlers.handlers(context), **handlers.ORGANIZER_HANDLERS},
         ),
     )
     return Service(

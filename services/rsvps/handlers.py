@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from services.rsvps import operations
-from services.rsvps.model import Event
+from services.rsvps.model import Community, Event
 from services.rsvps.store import UnitOfWork
 from shared.envelope import Envelope
 from shared.runtime import MessageHandler
@@ -95,3 +95,31 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"expected an instant with a UTC offset, got {text!r}")
     return value
+
+
+# Who may see attendee lists. Members' messages carry their community, so a membership is
+# stored even if the community's own message is late; both are kept only if newer than what we
+# hold. Token messages carry only a digest; the same token announced again changes nothing.
+ORGANIZER_MESSAGES = ("events.member_added", "events.api_token_issued")
+
+
+def record_membership(uow: UnitOfWork, envelope: Envelope) -> None:
+    """A member joined a community or changed role there."""
+    payload = envelope.payload
+    state = payload["community"]
+    community = Community(id=state["id"], slug=state["slug"], name=state["name"])
+    uow.record_community(community, envelope.occurred_at)
+    uow.record_membership(
+        community.id, payload["member"]["id"], payload["role"], envelope.occurred_at
+    )
+
+
+def record_api_token(uow: UnitOfWork, envelope: Envelope) -> None:
+    payload = envelope.payload
+    uow.record_api_token(payload["token_hash"], payload["member_id"], envelope.occurred_at)
+
+
+ORGANIZER_HANDLERS: dict[str, MessageHandler] = {
+    "events.member_added": record_membership,
+    "events.api_token_issued": record_api_token,
+}

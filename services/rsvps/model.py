@@ -51,3 +51,12 @@ class Event:
     def occurrence_cancelled(self, original_start: datetime) -> bool:
         """Whether the occurrence that starts at local `original_start` will not take place."""
         return self.cancelled or original_start in self.cancelled_occurrences
+
+
+@dataclass(frozen=True)
+class Community:
+    """A community as the events service last announced it: enough to name and link it."""
+
+    id: str
+    slug: str
+    name: str

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 import shared.outbox
-from services.rsvps.model import Event
-from services.rsvps.seats import CONFIRMED, MAYBE, WAITLISTED, Rsvp, Tally
-from shared.db import UTCDateTime, insert, metadata
+from services.rsvps.model import Community, Event
+from services.rsvps.seats import CANCELLED, CONFIRMED, MAYBE, WAITLISTED, Rsvp, Tally
+from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import inbox_table, outbox_table
 
 meta = metadata()
@@ -71,6 +71,37 @@ rsvps = sa.Table(
     sa.Index("ix_rsvps_event_id_occurrence_status", "event_id", "occurrence", "status"),
 )
 
+# Who organizes which community, and whose API tokens these are: learned from the events
+# service's messages, so this service tells an organizer from anyone else without asking it. It
+# keeps no member's contact details (it needs none). Rows carry when the events service announced
+# them (`updated_at`, the message's `occurred_at`), so a late, older message changes nothing.
+communities = sa.Table(
+    "communities",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("slug", sa.String(60), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    meta,
+    sa.Column("community_id", sa.String(36), primary_key=True),
+    sa.Column("member_id", sa.String(36), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Only the token's digest (shared.tokens), as the events service announced it.
+api_tokens = sa.Table(
+    "api_tokens",
+    meta,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.String(36), nullable=False, index=True),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+)
+
 outbox = outbox_table(meta)
 inbox = inbox_table(meta)
 
@@ -103,9 +134,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         """The event as last announced; `for_update` locks its row, which serializes every
         seat decision for the event across processes (PostgreSQL; SQLite has one writer)."""
         # One query: the event's row once per cancelled occurrence (or once with none).
-        query = (
-            EVENT_WITH_CANCELLED.with_for_update(of=events) if for_update else EVENT_WITH_CANCELLED
-        )
+        query = EVENT_LOCKED_WITH_CANCELLED if for_update else EVENT_WITH_CANCELLED
         rows = self.conn.execute(query, {"event_id": event_id}).all()
         if not rows:
             return None
@@ -209,6 +238,60 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             else:
                 self.conn.execute(UPDATE_RSVP, {"rsvp_id": rsvp.id, **values})
 
+    # Organizers: memberships and API tokens, learned from the events service
+
+    def record_community(self, community: Community, as_of: datetime) -> bool:
+        """Store the community's name announced at `as_of`, unless a newer one is stored."""
+        values = {"slug": community.slug, "name": community.name}
+        return record_if_newer(self.conn, communities, {"id": community.id}, values, as_of)
+
+    def record_membership(
+        self, community_id: str, member_id: str, role: str, as_of: datetime
+    ) -> bool:
+        """Store the member's role announced at `as_of`, unless a newer one is stored."""
+        key = {"community_id": community_id, "member_id": member_id}
+        return record_if_newer(self.conn, memberships, key, {"role": role}, as_of)
+
+    def record_api_token(self, token_hash: str, member_id: str, issued_at: datetime) -> bool:
+        """Keep a token's digest; False if it was known (a token is announced again whenever
+        it is granted again, and always for the same member)."""
+        values = {"token_hash": token_hash, "member_id": member_id, "issued_at": issued_at}
+        statement = insert(self.conn, api_tokens).values(values).on_conflict_do_nothing()
+        return self.conn.execute(statement.returning(api_tokens.c.token_hash)).first() is not None
+
+    def member_for_token_hash(self, token_hash: str) -> str | None:
+        return self.conn.execute(
+            sa.select(api_tokens.c.member_id).where(api_tokens.c.token_hash == token_hash)
+        ).scalar()
+
+    def role_of(self, community_id: str, member_id: str) -> str | None:
+        return self.conn.execute(
+            sa.select(memberships.c.role).where(
+                memberships.c.community_id == community_id, memberships.c.member_id == member_id
+            )
+        ).scalar()
+
+    def community(self, community_id: str) -> Community | None:
+        row = self.conn.execute(
+            sa.select(communities.c.id, communities.c.slug, communities.c.name).where(
+                communities.c.id == community_id
+            )
+        ).first()
+        return Community(**row._mapping) if row else None
+
+    # What organizers see
+
+    def answers_of(self, event_id: str, occurrence: datetime | None = None) -> list[Rsvp]:
+        """The event's RSVPs that still stand (not cancelled), oldest first: of one occurrence
+        of a series if `occurrence` is given, else of all of them (a one-off event has one)."""
+        query = sa.select(rsvps).where(rsvps.c.event_id == event_id, rsvps.c.status != CANCELLED)
+        if occurrence is not None:
+            query = query.where(rsvps.c.occurrence == _key(occurrence))
+        rows = self.conn.execute(
+            query.order_by(rsvps.c.occurrence, rsvps.c.created_at, rsvps.c.id)
+        ).all()
+        return [_rsvp(row) for row in rows]
+
 
 RSVP_COLUMNS = [
     "event_id", "email", "name", "phone", "response", "guests", "status", "queue_number",
@@ -226,6 +309,7 @@ EVENT_WITH_CANCELLED = (
     )
     .where(events.c.event_id == sa.bindparam("event_id"))
 )
+EVENT_LOCKED_WITH_CANCELLED = EVENT_WITH_CANCELLED.with_for_update(of=events)
 NEXT_SEAT_REVISION = (
     events.update()
     .where(events.c.event_id == sa.bindparam("locked_event_id"))
