@@ -33,6 +33,15 @@ ERRORS = {
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """A query parameter: what it means, whether it must be given, and its string's format."""
+
+    description: str
+    required: bool = True
+    format: str = "date"
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -40,7 +49,8 @@ class Operation:
     success: int = 200
     body: type[Schema] | None = None
     errors: tuple[int, ...] = ()
-    query: dict[str, str] = field(default_factory=dict)
+    # name -> a required date's description, or a Parameter
+    query: dict[str, str | Parameter] = field(default_factory=dict)
 
 
 def document(
@@ -84,15 +94,19 @@ def document(
                 "content": {"application/json": {"schema": op.body}},
             }
         if op.query:
+            query = {
+                name: given if isinstance(given, Parameter) else Parameter(given)
+                for name, given in op.query.items()
+            }
             spec_op["parameters"] = [
                 {
                     "in": "query",
                     "name": name,
-                    "required": True,
-                    "description": text,
-                    "schema": {"type": "string", "format": "date"},
+                    "required": parameter.required,
+                    "description": parameter.description,
+                    "schema": {"type": "string", "format": parameter.format},
                 }
-                for name, text in op.query.items()
+                for name, parameter in query.items()
             ]
         for status in op.errors:
             spec_op["responses"][str(status)] = {

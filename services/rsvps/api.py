@@ -8,15 +8,26 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from services.rsvps import operations
-from services.rsvps.operations import Answered, Closed, Context, Invalid, NotFound
-from services.rsvps.schemas import CancelInput, RsvpInput
+from services.rsvps.auth import current_member_id
+from services.rsvps.operations import (
+    Answered,
+    Attendees,
+    Closed,
+    Context,
+    Forbidden,
+    Invalid,
+    NotFound,
+    SignInRequired,
+)
+from services.rsvps.roster import SECTIONS, Entry, OccurrenceRoster
+from services.rsvps.schemas import AttendeesQuery, CancelInput, RsvpInput
 from shared.inputs import LocalDateTime, phone_e164
 from shared.links import rsvp_id_of
-from shared.openapi import Operation, document
+from shared.openapi import Operation, Parameter, document
 from shared.web import ApiError, correlation_id, json_body, load
 
 bp = Blueprint("rsvps_api", __name__, url_prefix="/rsvps/api")
@@ -35,6 +46,10 @@ def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             raise ApiError(404, "Not found.", detail=str(error)) from None
         except Closed as error:
             raise ApiError(409, str(error)) from None
+        except SignInRequired as error:
+            raise ApiError(401, "Sign in first.", detail=str(error)) from None
+        except Forbidden as error:
+            raise ApiError(403, "Not allowed.", detail=str(error)) from None
 
     return wrapper
 
@@ -95,6 +110,73 @@ def cancel(rsvp_id: str) -> Any:
     return answered_json(answered)
 
 
+@bp.get("/events/<event_id>/rsvps")
+@api_errors
+def attendees(event_id: str) -> Any:
+    member_id = current_member_id()
+    if member_id is None:  # before reading the query: outsiders learn nothing from errors
+        raise SignInRequired(
+            "send a member's API token as Authorization: Bearer <token>, or sign in"
+        )
+    occurrence = load(AttendeesQuery(), request.args.to_dict())["occurrence"]
+    with store().begin() as uow:
+        found = operations.attendees(uow, member_id, event_id, occurrence)
+    return attendees_json(found), 200, {"Cache-Control": "no-store"}
+
+
+def attendees_json(found: Attendees) -> dict[str, Any]:
+    event = found.event
+    return {
+        "event_id": event.id,
+        "title": event.title,
+        "timezone": event.timezone,
+        "status": event.status,
+        "occurrences": [occurrence_json(listed) for listed in found.occurrences],
+    }
+
+
+def occurrence_json(listed: OccurrenceRoster) -> dict[str, Any]:
+    """One occurrence's lists: going, waiting (in order), maybe and not going, and its totals."""
+    return {
+        "occurrence": _local(listed.occurrence),
+        "starts_at": listed.starts_at.isoformat(),
+        "cancelled": listed.cancelled,
+        "totals": {
+            "capacity": listed.capacity,
+            "confirmed_seats": listed.confirmed_seats,
+            "free_seats": listed.free_seats,
+            "waitlisted_seats": sum(entry.seats for entry in listed.waitlisted),
+            **{status: len(listed.section(status)) for status in SECTIONS},
+        },
+        **{status: [entry_json(entry) for entry in listed.section(status)] for status in SECTIONS},
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    rsvp = entry.rsvp
+    return {
+        "id": rsvp.id,
+        "name": rsvp.name,
+        "email": rsvp.email,
+        "phone": rsvp.phone,
+        "response": rsvp.response,
+        "status": rsvp.status,
+        "guests": rsvp.guests,
+        "seats": entry.seats,
+        "waitlist_position": entry.waitlist_position,
+        "answered_at": _instant(rsvp.created_at),
+        "updated_at": _instant(rsvp.updated_at),
+    }
+
+
+def _local(occurrence: datetime | None) -> str | None:
+    return occurrence.isoformat(timespec="minutes") if occurrence else None
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
 OPERATIONS = [
     Operation("post", "/rsvps/api/events/{event_id}/rsvps", "Answer yes, no or maybe (no account "
               "needed); the same email answering again changes its answer", 201, RsvpInput,
@@ -102,6 +184,13 @@ OPERATIONS = [
     Operation("post", "/rsvps/api/rsvps/{rsvp_id}/cancel", "Cancel an RSVP with the token of "
               "its manage link; its seats go to the waitlist", 200, CancelInput,
               (400, 403, 404, 422)),
+    Operation("get", "/rsvps/api/events/{event_id}/rsvps", "Who answered, per occurrence: "
+              "confirmed, waitlisted (in order), maybe and declined, with guests, seats and "
+              "totals (organizers of the event's community only)", 200, None,
+              (401, 403, 404, 422),
+              {"occurrence": Parameter("one date of a series, by its original local start "
+                                       "(2026-12-03T12:00); every date with RSVPs if left out",
+                                       required=False, format="local-date-time")}),
 ]  # fmt: skip
 
 

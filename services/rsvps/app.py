@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.rsvps import api, handlers, operations, pages, store
+from services.rsvps import api, attendees, handlers, operations, pages, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -67,5 +67,6 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     )
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(attendees.bp)
     csrf.exempt(api.bp)  # the API takes only JSON bodies, which cross-site forms cannot send
     return app

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.rsvps import messages
-from services.rsvps.model import Event
+from services.rsvps import messages, roster
+from services.rsvps.model import Community, Event
 from services.rsvps.seats import (
     CANCELLED,
     NO,
@@ -288,3 +288,47 @@ def current(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Current:
         position = attendance.waitlist_position(known)
     return Current(known, event, position, closed_reason(event, known.occurrence, ctx.now))
 
+
+# What organizers see
+
+
+class SignInRequired(PermissionError):
+    """Nobody known is asking: no session, or an API token this service has not learned."""
+
+
+class Forbidden(PermissionError):
+    """Someone known is asking for what is not theirs to see."""
+
+
+@dataclass(frozen=True)
+class Attendees:
+    event: Event
+    community: Community | None  # None until the community's first member message arrives
+    occurrences: list[roster.OccurrenceRoster]
+
+
+def attendees(
+    uow: UnitOfWork, member_id: str | None, event_id: str, occurrence: datetime | None = None
+) -> Attendees:
+    """An event's lists for an organizer of its community: those of `occurrence` (the original
+    local start of a date of a series; empty lists if it has no RSVPs), or else of every
+    occurrence that has RSVPs (a one-off event always has its one)."""
+    if member_id is None:
+        raise SignInRequired("sign in as an organizer of this event's community")
+    event = uow.event(event_id)
+    if event is None:
+        raise NotFound("there is no such event")
+    if not roster.may_see_attendees(uow.role_of(event.community_id, member_id)):
+        raise Forbidden("only the organizers of this event's community see who is coming")
+    if occurrence is None:
+        asked: list[datetime | None] = [] if event.rrule else [None]
+        answers = uow.answers_of(event.id)
+    else:
+        key = _occurrence(event, occurrence)
+        asked = [key]
+        answers = uow.answers_of(event.id, key)
+    return Attendees(
+        event=event,
+        community=uow.community(event.community_id),
+        occurrences=roster.rosters(event, answers, asked),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.rsvps.seats import RESPONSES
 from shared.inputs import LocalDateTime
@@ -38,3 +38,12 @@ class RsvpInput(Schema):
 class CancelInput(Schema):
     # The token of the RSVP's manage link: whoever holds that link may cancel.
     token = fields.String(required=True)
+
+
+class AttendeesQuery(Schema):
+    """The query of an attendee list: one date of a series, or (left out) every date."""
+
+    class Meta:
+        unknown = EXCLUDE  # a query string may carry what links add; only `occurrence` counts
+
+    occurrence = LocalDateTime(load_default=None)
