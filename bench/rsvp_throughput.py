@@ -6,7 +6,7 @@ Each of ROUNDS rounds runs four measurements in turn, so that noise hits them al
                       connection, for CEILING_SECONDS, on the database the server writes (rsvps):
                       as many client threads as server workers; the figure the ratios divide by.
   RSVP, 50 events     SPREAD_ANSWERS new "yes" answers (distinct emails) POSTed over real HTTP
-                      to /rsvps/api/events/<id>/rsvps from CONCURRENCY (32) client threads,
+                      to /rsvps/api/events/<id>/rsvps with CONCURRENCY (32) requests in flight,
                       dealt round 50 events of 10 seats (20 answers each: 10 seated, 10 waiting).
                       The common case: decisions for different events do not contend.
                       Wall time -> requests/s.
@@ -37,10 +37,12 @@ dropped at the end, also on failure. Everything talks over 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import errno
 import http.client
 import json
 import os
 import secrets
+import selectors
 import socket
 import statistics
 import subprocess
@@ -51,7 +53,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -75,7 +76,7 @@ HOST = "127.0.0.1"
 ROUNDS = 5
 SPREAD_ANSWERS = 1000  # per round, over the 50 events
 HOT_ANSWERS = 500  # per round, for the one event
-CONCURRENCY = 32  # client threads sending answers
+CONCURRENCY = 32  # answers in flight at once
 WORKERS = 2  # gunicorn processes, and client threads of the ceiling it is compared with
 CEILING_SECONDS = 2.0
 SPREAD_EVENTS, SPREAD_SEATS = 50, 10
@@ -196,8 +197,7 @@ def wait_until_healthy(server: subprocess.Popen[bytes], port: int, errors: IO[by
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    # A bare http.client connection per request (the sync workers close it anyway): the client
-    # shares the machine's two cores with the server, so it should spend as little as it can.
+    """One request and its response, for the health check (the answers go by `send_all`)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -206,6 +206,83 @@ def request(port: int, method: str, path: str, body: bytes | None = None) -> tup
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def post_request(port: int, path: str, body: bytes) -> bytes:
+    """The bytes of one JSON POST on a connection of its own, as a proxy sends it."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class Exchange:
+    """One request on its connection: what is left to send, and what came back so far."""
+
+    n: int
+    unsent: memoryview
+    received: list[bytes] = field(default_factory=list)
+
+
+def send_all(port: int, requests: list[bytes]) -> list[tuple[int, bytes]]:
+    """Send each request on a new connection, CONCURRENCY in flight, from this one thread: the
+    status and body of each response, in order.
+
+    One thread waiting on all the sockets at once costs the machine (whose cores the server
+    shares) a fraction of what a thread per request costs in locks and switches. Each
+    connection is closed by the server after its response (gunicorn's sync workers, like
+    nginx in front of them, use one connection per request), so a response ends at EOF.
+    """
+    selector = selectors.DefaultSelector()
+    responses: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
+    pending = iter(enumerate(requests))
+    in_flight = 0
+
+    def start() -> bool:
+        nonlocal in_flight
+        job = next(pending, None)
+        if job is None:
+            return False
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        if sock.connect_ex((HOST, port)) not in (0, errno.EINPROGRESS):
+            raise SystemExit(f"could not connect to the server on port {port}")
+        selector.register(sock, selectors.EVENT_WRITE, Exchange(job[0], memoryview(job[1])))
+        in_flight += 1
+        return True
+
+    for _ in range(CONCURRENCY):
+        if not start():
+            break
+    while in_flight:
+        ready = selector.select(timeout=60)
+        if not ready:
+            raise SystemExit("the server sent nothing for 60 s")
+        for key, _ in ready:
+            sock, state = key.fileobj, key.data
+            assert isinstance(sock, socket.socket)
+            try:
+                if state.unsent:
+                    state.unsent = state.unsent[sock.send(state.unsent) :]
+                    if not state.unsent:
+                        selector.modify(sock, selectors.EVENT_READ, state)
+                    continue
+                chunk = sock.recv(65536)
+            except OSError as error:
+                raise SystemExit(f"request {state.n} failed: {error}") from None
+            if chunk:
+                state.received.append(chunk)
+                continue
+            selector.unregister(sock)
+            sock.close()
+            in_flight -= 1
+            head, _, body = b"".join(state.received).partition(b"\r\n\r\n")
+            responses[state.n] = (int(head[9:12]) if head[:5] == b"HTTP/" else 0, body)
+            start()
+    selector.close()
+    return responses
 
 
 # --- CPU accounting from /proc (Linux; "n/a" elsewhere) ----------------------------------------
@@ -340,22 +417,15 @@ def ceiling(connections: list[psycopg.Connection[Any]], seconds: float) -> tuple
     return sum(counts) / (time.perf_counter() - began), sum(counts)
 
 
-def answer_all(
-    pool: ThreadPoolExecutor, port: int, jobs: list[tuple[str, bytes]]
-) -> tuple[float, int]:
-    """POST every (path, body) from the pool: requests per second and how many. Anything but
-    201 for any of them ends the run."""
-    failures: list[bytes] = []
-
-    def post(job: tuple[str, bytes]) -> int:
-        status, body = request(port, "POST", *job)
-        if status != 201 and not failures:
-            failures.append(body)
-        return status
-
+def answer_all(port: int, jobs: list[tuple[str, bytes]]) -> tuple[float, int]:
+    """POST every (path, body), CONCURRENCY at a time: requests per second and how many.
+    Anything but 201 for any of them ends the run."""
+    requests = [post_request(port, path, body) for path, body in jobs]
     began = time.perf_counter()
-    statuses = Counter(pool.map(post, jobs))
+    responses = send_all(port, requests)
     rate = len(jobs) / (time.perf_counter() - began)
+    statuses = Counter(status for status, _ in responses)
+    failures = [body for status, body in responses if status != 201]
     if set(statuses) != {201}:
         first = failures[0][:500].decode(errors="replace") if failures else "-"
         raise SystemExit(f"not every answer was created: {dict(statuses)}; first failure: {first}")
@@ -443,11 +513,10 @@ def measure(
         try:
             with (
                 rsvps_server(env, port) as server,
-                ThreadPoolExecutor(max_workers=CONCURRENCY) as pool,
                 open_connections(dsn, WORKERS) as writers,
             ):
                 # Warm up both workers (imports, pooled connections, caches) and the table.
-                answer_all(pool, port, answers("warm", hot[-1], WARM_UP))
+                answer_all(port, answers("warm", hot[-1], WARM_UP))
                 ceiling(writers, 0.3)
                 meter = CpuMeter(server.pid, postgres_pids(admin))
                 jobs = {
@@ -456,9 +525,9 @@ def measure(
                 }
                 steps: dict[str, Callable[[int], tuple[float, int]]] = {
                     "c2": lambda r: ceiling(writers, CEILING_SECONDS),
-                    "spread": lambda r: answer_all(pool, port, jobs["spread"][r]),
+                    "spread": lambda r: answer_all(port, jobs["spread"][r]),
                     "c1": lambda r: ceiling(writers[:1], CEILING_SECONDS),
-                    "hot": lambda r: answer_all(pool, port, jobs["hot"][r]),
+                    "hot": lambda r: answer_all(port, jobs["hot"][r]),
                 }
                 for r in range(len(spread)):
                     for key in KEYS:
@@ -488,7 +557,7 @@ def report(plan: Plan, results: Results) -> bool:
     }
     print(
         f"\nRSVP throughput: PostgreSQL {results.version}, gunicorn {WORKERS} workers, "
-        f"{CONCURRENCY} client threads, {plan.rounds} rounds, {cores} cores"
+        f"{CONCURRENCY} answers in flight, {plan.rounds} rounds, {cores} cores"
     )
     print(f"{'':40}{'median':>8}{'min':>8}{'max':>8}")
     for key, label in labels.items():
