@@ -100,7 +100,7 @@ def test_every_change_is_published_as_a_contract_envelope(client, organizer, sta
     call("POST", f"/api/events/{series['id']}/cancel", {}, requests[4])
     stack.flush()
 
-    received = receive(channel, queue, 6)
+    received = receive(channel, queue, 7)
 
     envelopes = []
     for method, properties, body in received:
@@ -120,6 +120,9 @@ def test_every_change_is_published_as_a_contract_envelope(client, organizer, sta
         assert properties.type == envelope["type"]
         assert properties.correlation_id == envelope["correlation_id"]
 
+    # First the organizer's token, issued (as `hearth token` does) before any request.
+    token, *envelopes = envelopes
+    assert token["type"] == "events.api_token_issued"
     assert [envelope["type"] for envelope in envelopes] == [
         "events.community_created", "events.member_added", *EVENT_MESSAGES,
     ]  # fmt: skip
@@ -127,7 +130,7 @@ def test_every_change_is_published_as_a_contract_envelope(client, organizer, sta
     assert [envelope["correlation_id"] for envelope in envelopes] == [
         requests[0], requests[0], *requests[1:],
     ]  # fmt: skip
-    assert len({envelope["id"] for envelope in envelopes}) == 6
+    assert len({envelope["id"] for envelope in [token, *envelopes]}) == 7
 
     states = [envelope["payload"]["event"] for envelope in envelopes[2:]]
     assert {state["id"] for state in states} == {series["id"]}
