@@ -92,6 +92,17 @@ def answer(event_id: str) -> Any:
         values["phone"] = phone_e164(values.get("phone"))
     except ValidationError as error:
         raise ApiError(422, "Some fields need fixing.", {"phone": str(error.messages[0])}) from None
+    if values.pop("all_upcoming"):
+        if values.get("occurrence") is not None:
+            raise ApiError(
+                422,
+                "Some fields need fixing.",
+                {"occurrence": "leave occurrence out when answering for all upcoming dates"},
+            )
+        with store().begin() as uow:
+            answers = operations.answer_all(uow, context(), event_id, values)
+        created = any(answered.created for answered in answers)
+        return {"rsvps": [answered_json(answered) for answered in answers]}, 201 if created else 200
     with store().begin() as uow:
         answered = operations.answer(uow, context(), event_id, values)
     return answered_json(answered), 201 if answered.created else 200
@@ -179,7 +190,9 @@ def _instant(moment: datetime | None) -> str | None:
 
 OPERATIONS = [
     Operation("post", "/rsvps/api/events/{event_id}/rsvps", "Answer yes, no or maybe (no account "
-              "needed); the same email answering again changes its answer", 201, RsvpInput,
+              "needed); the same email answering again changes its answer. With all_upcoming, "
+              "every open date of a series is answered and the result is {rsvps: [...]}", 201,
+              RsvpInput,
               (400, 404, 409, 422)),
     Operation("post", "/rsvps/api/rsvps/{rsvp_id}/cancel", "Cancel an RSVP with the token of "
               "its manage link; its seats go to the waitlist", 200, CancelInput,

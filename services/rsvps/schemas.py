@@ -33,6 +33,11 @@ class RsvpInput(Schema):
         error_messages={"invalid": "guests must be a whole number, like 1"},
     )
     occurrence = LocalDateTime(load_default=None, allow_none=True)
+    # For a series: the same answer for every date that takes answers now (within a year), in
+    # place of one `occurrence`.
+    all_upcoming = fields.Boolean(
+        load_default=False, error_messages={"invalid": "all_upcoming is true or false"}
+    )
 
 
 class CancelInput(Schema):

@@ -187,6 +187,42 @@ def test_a_series_is_answered_per_occurrence(client, organizer, stack, schedule)
     assert rsvp(client, group, "ana", occurrence="2026-12-17T12:00").status_code == 409
 
 
+def test_all_upcoming_dates_are_answered_at_once_and_skip_closed_ones(
+    client, organizer, stack, schedule
+):
+    group = schedule(kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;COUNT=4",
+                     capacity=1)  # fmt: skip
+    client.post(
+        f"/api/events/{group['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
+        headers=organizer,
+    )  # fmt: skip
+    stack.flush()
+    rsvp(client, group, "ben", occurrence="2026-12-17T12:00")
+
+    answers = rsvp(client, group, "ana", all_upcoming=True)
+    assert answers.status_code == 201
+    assert [
+        (a["occurrence"], a["status"], a["waitlist_position"]) for a in answers.json["rsvps"]
+    ] == [
+        ("2026-12-03T12:00", "confirmed", None),
+        ("2026-12-17T12:00", "waitlisted", 1),
+        ("2026-12-24T12:00", "confirmed", None),
+    ]
+    assert all(a["manage_url"] for a in answers.json["rsvps"])
+
+    again = rsvp(client, group, "ana", response="no", all_upcoming=True)
+    assert again.status_code == 200
+    assert {a["status"] for a in again.json["rsvps"]} == {"declined"}
+    assert rsvp(client, group, "ana", all_upcoming=True, occurrence="2026-12-03T12:00").json[
+        "errors"
+    ] == {"occurrence": "leave occurrence out when answering for all upcoming dates"}
+
+    lunch = schedule()
+    one_off = rsvp(client, lunch, "ana", all_upcoming=True)
+    assert one_off.status_code == 422
+    assert "does not repeat" in one_off.json["errors"]["occurrence"]
+
+
 def test_cancelling_needs_the_manage_links_token(client, schedule):
     lunch = schedule()
     ana, ben = rsvp(client, lunch, "ana"), rsvp(client, lunch, "ben")
