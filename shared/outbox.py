@@ -58,8 +58,9 @@ class Outbox:
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
-        # Built once: every message is written by the same statement, found compiled.
-        self._insert = table.insert()
+        # Built once, so every message finds it compiled; inline, since nobody needs the row's
+        # generated id back (which would cost a RETURNING and its result on PostgreSQL).
+        self._insert = table.insert().inline()
         # Set after a commit that added messages (see Store.begin), so an in-process relay
         # wakes at once.
         self.pending = threading.Event()
