@@ -20,8 +20,9 @@ back 201 and be stored, or the run fails.
 How to read it: each figure is the median of the rounds, with their min and max (the machine is
 shared and noisy: trust medians). "ratio" is RSVP req/s / ceiling tx/s with 2 threads, taken per
 round and then the median; the issue aims for at least 0.25 in the common case. The aim is
-reported, not enforced. An answer's cost grows with the answers its event already has (the
-decision reads the whole list), so the figures hold for these counts per event, not for any.
+reported, not enforced. A first answer is decided from the occurrence's counts, which the
+database sums over its RSVPs, so its cost still grows a little with the answers an event already
+has: the figures hold for these counts per event, not for any.
 The second table says where the time went, in core-milliseconds per request or transaction: in
 the server's worker processes, in PostgreSQL (this database's sessions and its background
 processes), in this client, and in everything else the machine ran meanwhile ("others", from
