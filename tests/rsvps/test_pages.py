@@ -111,9 +111,7 @@ def test_opening_the_links_changes_nothing(client, stack, schedule):
     assert outbox_size(stack) == before
 
 
-def test_cancelling_on_the_manage_page_gives_the_seat_to_the_next_in_line(
-    client, stack, schedule
-):
+def test_cancelling_on_the_manage_page_gives_the_seat_to_the_next_in_line(client, stack, schedule):
     lunch = schedule()
     ana = answer(client, lunch, "ana").headers["Location"]
     answer(client, lunch, "ben")
@@ -212,3 +210,20 @@ def test_a_series_is_answered_for_one_date_or_all_upcoming(client, stack, schedu
         ("ben", "2026-12-10T12:00:00", "waitlisted", 0),
         ("ben", "2026-12-17T12:00:00", "confirmed", 0),
     ]
+
+
+def test_only_organizers_find_the_attendee_list_from_the_event_page(
+    client, stack, schedule, sign_in, organizer, community
+):
+    lunch = schedule()
+    client.post(
+        f"/api/communities/{community['slug']}/members",
+        json={"email": "sam@example.org", "name": "Sam", "role": "member"},
+        headers=organizer,
+    )
+    link = f'href="/rsvps/events/{lunch["id"]}/attendees"'
+    sam = type(client)(stack.wsgi())
+    sign_in(sam, "sam@example.org")
+    assert link not in sam.get(f"/events/{lunch['id']}").text
+    sign_in(client, "dana@example.org")
+    assert link in client.get(f"/events/{lunch['id']}").text
