@@ -21,23 +21,6 @@ LUNCH = {
 }
 
 
-@pytest.fixture
-def schedule(client, organizer, community, stack):
-    """Schedule an event through the events API and let the rsvps service learn it."""
-
-    def schedule(**fields):
-        response = client.post(
-            f"/api/communities/{community['slug']}/events",
-            json={**LUNCH, **fields},
-            headers=organizer,
-        )
-        assert response.status_code == 201, response.text
-        stack.flush()
-        return response.json
-
-    return schedule
-
-
 def rsvp(client, event, who, **fields):
     body = {"name": who.title(), "email": f"{who}@example.org", "response": "yes", **fields}
     return client.post(f"/rsvps/api/events/{event['id']}/rsvps", json=body)

@@ -41,23 +41,6 @@ WEEKLY = {
 
 
 @pytest.fixture
-def schedule(client, organizer, community, stack):
-    """Schedule an event through the events API and let the rsvps service learn it."""
-
-    def schedule(**fields):
-        response = client.post(
-            f"/api/communities/{community['slug']}/events",
-            json={**LUNCH, **fields},
-            headers=organizer,
-        )
-        assert response.status_code == 201, response.text
-        stack.flush()
-        return response.json
-
-    return schedule
-
-
-@pytest.fixture
 def member(client, stack, organizer, community, issue_token):
     """Authorization headers of Sam, a plain member of the community."""
     add_member(client, organizer, community, "sam@example.org", "member")

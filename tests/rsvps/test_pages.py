@@ -20,21 +20,6 @@ LUNCH = {
 }
 
 
-@pytest.fixture
-def schedule(client, organizer, community, stack):
-    def schedule(**fields):
-        response = client.post(
-            f"/api/communities/{community['slug']}/events",
-            json={**LUNCH, **fields},
-            headers=organizer,
-        )
-        assert response.status_code == 201, response.text
-        stack.flush()
-        return response.json
-
-    return schedule
-
-
 def answer(client, event, who, *, form_page=None, **fields):
     """Answer with the form, as a browser posts it."""
     data = {"name": who.title(), "email": f"{who}@example.org", "response": "yes", **fields}
