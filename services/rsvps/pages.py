@@ -7,6 +7,7 @@ and must change nothing. Every change is a POST with the form's CSRF token.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -221,6 +222,7 @@ def _manage_page(
         event=event,
         rsvp=rsvp,
         when=_date_words(event, rsvp.occurrence or event.local_start),
+        starts_at=(rsvp.occurrence or event.local_start).replace(tzinfo=event.series.tz),
         status=_status_words(rsvp, current.waitlist_position),
         form=form,
         errors=errors,
@@ -258,25 +260,24 @@ def _status_words(rsvp: Rsvp, position: int | None) -> str:
 
 
 def _flash_words(answers: list[Answered]) -> str:
+    """What was saved, like "Saved. You're going." or, for all upcoming dates, "Saved your
+    answer for 3 dates: going to 2, on the waitlist for 1." """
     if len(answers) == 1:
         answered = answers[0]
         return "Saved. " + _status_words(answered.rsvp, answered.waitlist_position)
-    by_status: dict[str, int] = {}
-    for answered in answers:
-        by_status[answered.rsvp.status] = by_status.get(answered.rsvp.status, 0) + 1
-    parts = [
-        f"{count} {'date' if count == 1 else 'dates'} {STATUS_PHRASES[status]}"
-        for status, count in by_status.items()
-    ]
+    by_status = Counter(answered.rsvp.status for answered in answers)
+    if len(by_status) == 1:
+        return f"Saved: {STATUS_PHRASES[answers[0].rsvp.status]} all {len(answers)} dates."
+    parts = [f"{STATUS_PHRASES[status]} {count}" for status, count in by_status.items()]
     return f"Saved your answer for {len(answers)} dates: " + ", ".join(parts) + "."
 
 
 STATUS_PHRASES = {
-    CONFIRMED: "going",
-    WAITLISTED: "on the waitlist",
-    MAYBE: "maybe",
-    DECLINED: "not going",
-    CANCELLED: "cancelled",
+    CONFIRMED: "going to",
+    WAITLISTED: "on the waitlist for",
+    MAYBE: "maybe for",
+    DECLINED: "not going to",
+    CANCELLED: "cancelled for",
 }
 
 

@@ -186,7 +186,7 @@ def test_a_series_is_answered_for_one_date_or_all_upcoming(client, stack, schedu
     answer(client, series, "ana", occurrence="2026-12-10T12:00")
     everything = answer(client, series, "ben", occurrence="all")
     assert everything.status_code == 302
-    assert "Saved your answer for 3 dates: 2 dates going, 1 date on the waitlist." in text(
+    assert "Saved your answer for 3 dates: going to 2, on the waitlist for 1." in text(
         client.get(everything.headers["Location"])
     )
     assert sorted(rsvps(stack)) == [
