@@ -24,7 +24,7 @@ from services.rsvps.operations import (
     SignInRequired,
 )
 from services.rsvps.roster import SECTIONS, Entry, OccurrenceRoster
-from services.rsvps.schemas import AttendeesQuery, CancelInput, RsvpInput
+from services.rsvps.schemas import RSVP_INPUT, AttendeesQuery, CancelInput, RsvpInput
 from shared.inputs import LocalDateTime, phone_e164
 from shared.links import rsvp_id_of
 from shared.openapi import Operation, Parameter, document
@@ -87,7 +87,7 @@ def answered_json(answered: Answered) -> dict[str, Any]:
 @bp.post("/events/<event_id>/rsvps")
 @api_errors
 def answer(event_id: str) -> Any:
-    values = load(RsvpInput(), json_body())
+    values = load(RSVP_INPUT, json_body())
     try:
         values["phone"] = phone_e164(values.get("phone"))
     except ValidationError as error:

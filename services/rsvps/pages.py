@@ -19,7 +19,7 @@ from services.rsvps import operations
 from services.rsvps.api import context, store
 from services.rsvps.model import Event
 from services.rsvps.operations import Answered, Closed, Current, Invalid, NotFound
-from services.rsvps.schemas import RsvpInput
+from services.rsvps.schemas import RSVP_INPUT
 from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, WAITLISTED, Rsvp
 from shared.inputs import messages_by_field, phone_e164
 from shared.links import rsvp_id_of
@@ -170,9 +170,6 @@ def rsvp_values(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]
         errors["phone"] = str(error.messages[0])
     values["all_upcoming"] = occurrence == ALL_UPCOMING
     return values, {name: errors[name] for name in FIELDS if name in errors}
-
-
-RSVP_INPUT = RsvpInput()
 
 
 def _current(token: str, closed: str | None = None) -> Current:

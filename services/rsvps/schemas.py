@@ -52,3 +52,8 @@ class AttendeesQuery(Schema):
         unknown = EXCLUDE  # a query string may carry what links add; only `occurrence` counts
 
     occurrence = LocalDateTime(load_default=None)
+
+
+# Built once: setting up a schema's fields costs more than loading an answer with it, and an
+# answer is the service's busiest request.
+RSVP_INPUT = RsvpInput()
