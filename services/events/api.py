@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, g, request, url_for
 from marshmallow import ValidationError
 
-from services.events import operations
+from services.events import calendar, operations
 from services.events.auth import request_context
 from services.events.model import (
     Community,
     Event,
     Invalid,
+    Occurrence,
     can_manage,
     day_window,
     zone,
@@ -25,7 +26,9 @@ from services.events.schemas import (
     CancelInput,
     CommunityInput,
     EventInput,
+    LocalDateOrTime,
     MemberInput,
+    OccurrenceInput,
 )
 from shared.inputs import LocalDateTime, phone_e164
 from shared.openapi import Operation, document
@@ -74,10 +77,7 @@ def store():  # type: ignore[no-untyped-def]
 
 def community_json(community: Community, role: str | None) -> dict[str, Any]:
     base_url = current_app.config["HEARTH_BASE_URL"]
-    feed_path = f"/c/{community.slug}/feed.ics"
-    if community.visibility == "private":
-        feed_path += f"?token={community.feed_token}"
-    https_url = "https://" + base_url.split("://", 1)[-1]
+    feed_path = calendar.community_feed_path(community, members=role is not None)
     return {
         "id": community.id,
         "slug": community.slug,
@@ -86,8 +86,7 @@ def community_json(community: Community, role: str | None) -> dict[str, Any]:
         "description": community.description,
         "visibility": community.visibility,
         "url": f"{base_url}/c/{community.slug}",
-        "feed_url": f"{https_url}{feed_path}",
-        "webcal_url": "webcal://" + https_url.split("://", 1)[1] + feed_path,
+        **calendar.https_and_webcal(base_url, feed_path),
         "your_role": role,
     }
 
@@ -99,23 +98,71 @@ def attendance_json(uow: Any, event: Event) -> dict[str, int] | None:
     return uow.attendance_of([event.id]).get((event.id, ""), NO_ANSWERS)  # type: ignore[no-any-return]
 
 
+def times_json(event: Event, starts: datetime, ends: datetime) -> dict[str, str]:
+    """Local wall times (naive, in the event's zone) as answers give them: with their offset,
+    or for an all-day event the first and the last day (inclusive), as they are sent."""
+    if event.all_day:
+        return {
+            "starts_at": starts.date().isoformat(),
+            "ends_at": (ends - ONE_DAY).date().isoformat(),
+        }
+    tz = event.tz
+    return {
+        "starts_at": starts.replace(tzinfo=tz).isoformat(),
+        "ends_at": ends.replace(tzinfo=tz).isoformat(),
+    }
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def occurrence_json(event: Event, occurrence: Occurrence, role: str | None) -> dict[str, Any]:
+    """One date as it takes place; `original_start` names it (in URLs and RSVPs) even once
+    it has moved."""
+    local = {
+        name: getattr(occurrence, name).replace(tzinfo=None) for name in ("starts_at", "ends_at")
+    }
+    texts = {name: event.occurrence_text(occurrence, name) for name in ("title", "location")}
+    return {
+        "event_id": event.id,
+        **texts,
+        **times_json(event, local["starts_at"], local["ends_at"]),
+        "all_day": event.all_day,
+        "original_start": occurrence.original_start.isoformat(timespec="minutes"),
+        "moved": occurrence.moved,
+        "status": occurrence.status,
+        "description": event.occurrence_text(occurrence, "description"),
+        "online_url": event.occurrence_text(occurrence, "online_url") if role else None,
+        "sequence": occurrence.override.sequence if occurrence.override else event.sequence,
+    }
+
+
 def event_json(event: Event, role: str | None, attendance: dict[str, int] | None) -> dict[str, Any]:
     """The event as the caller may see it: the video link is for members, and the honoree's
     address for organizers only, even on a public event."""
     tz = event.tz
-    body = {
+    body: dict[str, Any] = {
         "id": event.id,
         "community_id": event.community_id,
         "kind": event.kind,
         "title": event.title,
         "description": event.description,
-        "starts_at": event.starts_at.replace(tzinfo=tz).isoformat(),
-        "ends_at": event.ends_at.replace(tzinfo=tz).isoformat(),
+        **times_json(event, event.starts_at, event.ends_at),
+        "all_day": event.all_day,
         "timezone": event.timezone,
         "rrule": event.rrule,
         "cancelled_occurrences": sorted(
             start.replace(tzinfo=tz).isoformat() for start in event.cancelled_occurrences
         ),
+        "overrides": [
+            {
+                "original_start": start.isoformat(timespec="minutes"),
+                **times_json(event, override.starts_at, override.ends_at),
+                **override.texts(),
+                "sequence": override.sequence,
+            }
+            for start, override in sorted(event.overrides.items())
+        ],
         "location": event.location,
         "online_url": event.online_url,
         "capacity": event.capacity,
@@ -135,6 +182,8 @@ def event_json(event: Event, role: str | None, attendance: dict[str, int] | None
     }
     if role is None:
         body["online_url"] = None
+        for override in body["overrides"]:
+            override["online_url"] = None
     if not can_manage(role):
         body["honoree_email"] = None
     return body
@@ -226,6 +275,30 @@ def cancel_event(event_id: str) -> Any:
         return event_json(event, role, attendance_json(uow, event))
 
 
+@bp.patch("/events/<event_id>/occurrences/<occurrence>")
+@api_errors
+def update_occurrence(event_id: str, occurrence: str) -> Any:
+    """Move or change one date of a series, named by its original local start."""
+    ctx = context(signed_in=True)
+    changes = load(OccurrenceInput(), json_body())
+    provided = json_body().keys()
+    changes = {key: value for key, value in changes.items() if key in provided}
+    try:
+        original = datetime.fromisoformat(occurrence)
+    except ValueError:
+        original = None
+    with store().begin() as uow:
+        event, community, role = operations.event_for(uow, ctx, event_id, for_update=True)
+        if original is None or original.tzinfo is not None:
+            operations.require_organizer(uow, community, ctx)
+            raise NotFound(
+                f"{occurrence!r} is not a date of this series: name it by its original local "
+                "start, like 2027-01-14T12:00"
+            )
+        moved, _ = operations.update_occurrence(uow, ctx, event, original, changes)
+    return occurrence_json(event, moved, role)
+
+
 @bp.get("/communities/<slug>/occurrences")
 @api_errors
 def list_occurrences(slug: str) -> Any:
@@ -247,27 +320,21 @@ def list_occurrences(slug: str) -> Any:
         events = uow.events_between(community.id, *window)
         email = operations.email_of(uow, ctx)
         counts = uow.attendance_of([event.id for event in events])
-    items = []
+    found = []
     for event in events:
         if not event.visible_to(role, community, email):
             continue
         for occurrence in event.occurrences(*window):
-            items.append(
-                {
-                    "event_id": event.id,
-                    "title": event.title,
-                    "starts_at": occurrence.starts_at.isoformat(),
-                    "ends_at": occurrence.ends_at.isoformat(),
-                    "original_start": occurrence.original_start.isoformat(timespec="minutes"),
-                    "status": occurrence.status,
-                    "attendance": counts.get(
-                        (event.id, occurrence.original_start.isoformat() if event.rrule else ""),
-                        NO_ANSWERS,
-                    ),
-                }
-            )
-    items.sort(key=lambda item: (datetime.fromisoformat(item["starts_at"]), item["event_id"]))
-    return items
+            item = {
+                **occurrence_json(event, occurrence, role),
+                "attendance": counts.get(
+                    (event.id, occurrence.original_start.isoformat() if event.rrule else ""),
+                    NO_ANSWERS,
+                ),
+            }
+            found.append((occurrence.starts_at, event.id, item))
+    found.sort(key=lambda entry: entry[:2])
+    return [item for _, _, item in found]
 
 
 OPERATIONS = [
@@ -328,10 +395,25 @@ OPERATIONS = [
         CancelInput,
         (400, 401, 403, 404, 422),
     ),
+    Operation(
+        "patch",
+        "/api/events/{event_id}/occurrences/{occurrence}",
+        "Move or change one date of a series, named by its original local start "
+        "(organizers only); the other dates stay as the series has them",
+        200,
+        OccurrenceInput,
+        (400, 401, 403, 404, 409, 422),
+    ),
 ]
 
 
 def openapi_document() -> dict[str, Any]:
     return document(
-        "Hearth events service", "/", OPERATIONS, {LocalDateTime: ("string", "local-date-time")}
+        "Hearth events service",
+        "/",
+        OPERATIONS,
+        {
+            LocalDateTime: ("string", "local-date-time"),
+            LocalDateOrTime: ("string", "local-date-time-or-date"),
+        },
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, fields, validate
 
@@ -21,6 +22,7 @@ from services.events.model import (
     Community,
     Event,
     Member,
+    Override,
 )
 from shared.envelope import Envelope, strict_envelope
 
@@ -43,6 +45,23 @@ class MemberState(Schema):
     phone = fields.String(required=True, allow_none=True)
 
 
+class OverrideState(Schema):
+    """One occurrence of a series changed on its own. Its times are always given (where it
+    takes place now, which may be where the series puts it); a text is null when the series'
+    applies. `sequence` is never below the event's."""
+
+    original_start = fields.String(required=True)  # local wall time: the occurrence's id
+    local_start = fields.String(required=True)
+    local_end = fields.String(required=True)
+    starts_at = fields.String(required=True)
+    ends_at = fields.String(required=True)
+    title = fields.String(required=True, allow_none=True)
+    description = fields.String(required=True, allow_none=True)
+    location = fields.String(required=True, allow_none=True)
+    online_url = fields.String(required=True, allow_none=True)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
 class EventState(Schema):
     id = fields.String(required=True)
     community = fields.Nested(CommunityState, required=True)
@@ -55,8 +74,11 @@ class EventState(Schema):
     timezone = fields.String(required=True)
     starts_at = fields.String(required=True)
     ends_at = fields.String(required=True)
+    # Whole days: the times above are local midnights, the end the one after the last day.
+    all_day = fields.Boolean(required=True)
     rrule = fields.String(required=True, allow_none=True)
     cancelled_occurrences = fields.List(fields.String(), required=True)
+    overrides = fields.List(fields.Nested(OverrideState), required=True)
     location = fields.String(required=True, allow_none=True)
     online_url = fields.String(required=True, allow_none=True)
     capacity = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
@@ -100,6 +122,13 @@ class OccurrenceCancelled(EventChanged):
     occurrence = fields.String(required=True)
 
 
+class OccurrenceUpdated(EventChanged):
+    """One date of a series moved or changed; `event.overrides` has its new state."""
+
+    occurrence = fields.String(required=True)  # its original local start
+    changed = fields.List(fields.String(), required=True)
+
+
 class SignInRequested(Schema):
     """The link is sent as its id: the deliverer makes the URL with shared.links and the
     deployment's secret key, so the bus never carries a usable secret."""
@@ -126,6 +155,7 @@ CATALOGUE: dict[str, tuple[int, type[Schema]]] = {
     "events.event_updated": (1, EventUpdated),
     "events.event_cancelled": (1, EventChanged),
     "events.occurrence_cancelled": (1, OccurrenceCancelled),
+    "events.occurrence_updated": (1, OccurrenceUpdated),
     "events.sign_in_requested": (1, SignInRequested),
     "events.api_token_issued": (1, ApiTokenIssued),
 }
@@ -151,6 +181,18 @@ def member_state(member: Member) -> dict[str, Any]:
     return {"id": member.id, "email": member.email, "name": member.name, "phone": member.phone}
 
 
+def override_state(override: Override, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "original_start": override.original_start.isoformat(),
+        "local_start": override.starts_at.isoformat(),
+        "local_end": override.ends_at.isoformat(),
+        "starts_at": override.starts_at.replace(tzinfo=tz).isoformat(),
+        "ends_at": override.ends_at.replace(tzinfo=tz).isoformat(),
+        **override.texts(),
+        "sequence": override.sequence,
+    }
+
+
 def event_state(event: Event, community: Community, base_url: str) -> dict[str, Any]:
     tz = event.tz
     deadline = event.rsvp_deadline
@@ -165,8 +207,12 @@ def event_state(event: Event, community: Community, base_url: str) -> dict[str, 
         "timezone": event.timezone,
         "starts_at": event.starts_at.replace(tzinfo=tz).isoformat(),
         "ends_at": event.ends_at.replace(tzinfo=tz).isoformat(),
+        "all_day": event.all_day,
         "rrule": event.rrule,
         "cancelled_occurrences": sorted(start.isoformat() for start in event.cancelled_occurrences),
+        "overrides": [
+            override_state(override, tz) for _, override in sorted(event.overrides.items())
+        ],
         "location": event.location,
         "online_url": event.online_url,
         "capacity": event.capacity,

@@ -29,6 +29,7 @@ SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
+LOCATION_MAX = 500
 CAPACITY_MAX = 10_000
 GUEST_LIMIT_MAX = 20
 # Guests each attendee may bring when the organizer does not say. A consult group is confidential
@@ -109,13 +110,54 @@ def can_view(role: str | None, community: Community) -> bool:
 # --- Events --------------------------------------------------------------------------------
 
 
+ONE_DAY = timedelta(days=1)
+# What one occurrence of a series may say differently from its series, besides its times.
+OVERRIDE_TEXTS = ("title", "description", "location", "online_url")
+
+
+@dataclass(frozen=True)
+class Override:
+    """One occurrence of a series changed on its own: moved, or given its own title,
+    description, location or link. A text that is None says what the series says.
+
+    `sequence` is never below its event's: it is set to the event's sequence whenever the
+    override or the event changes, so a calendar never takes the override for an older version.
+    """
+
+    original_start: datetime  # naive wall time in the event's zone: which occurrence (its id)
+    starts_at: datetime  # naive wall time in the event's zone: when it now starts
+    ends_at: datetime  # ... and ends (for an all-day event, the next day's midnight)
+    title: str | None = None
+    description: str | None = None
+    location: str | None = None
+    online_url: str | None = None
+    sequence: int = 0
+    updated_at: datetime | None = None
+
+    def texts(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in OVERRIDE_TEXTS}
+
+
 @dataclass(frozen=True)
 class Occurrence:
+    """One date of an event as it takes place: moved and retitled if its override says so."""
+
     event_id: str
     original_start: datetime  # naive wall time: identifies the occurrence within its series
     starts_at: datetime  # aware, in the event's zone
-    ends_at: datetime
+    ends_at: datetime  # aware; for an all-day event the midnight after its last day
     status: str
+    all_day: bool = False
+    override: Override | None = None
+
+    @property
+    def moved(self) -> bool:
+        return self.override is not None and self.override.starts_at != self.original_start
+
+    @property
+    def last_day(self) -> date:
+        """The last day it takes place on (for an all-day occurrence, the day before its end)."""
+        return (self.ends_at - ONE_DAY).date() if self.all_day else self.ends_at.date()
 
 
 @dataclass
@@ -141,13 +183,23 @@ class Event:
     presenter: str | None = None
     status: str = SCHEDULED
     sequence: int = 0
+    # Whole days: `starts_at` is the first day's local midnight and `ends_at` the midnight after
+    # the last day (exclusive, as RFC 5545's DTEND;VALUE=DATE).
+    all_day: bool = False
     cancelled_occurrences: set[datetime] = field(default_factory=set)
+    # Occurrences of a series changed one by one, by their original local start.
+    overrides: dict[datetime, Override] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
     @property
     def series(self) -> Series:
         return Series(self.starts_at, self.ends_at, self.timezone, self.rrule)
+
+    @property
+    def last_day(self) -> date:
+        """The first occurrence's last day (for an all-day event, the day before `ends_at`)."""
+        return (self.ends_at - ONE_DAY).date() if self.all_day else self.ends_at.date()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -172,12 +224,28 @@ class Event:
 
     @property
     def first_start(self) -> datetime:
-        return self.series.first_start
+        """When the earliest occurrence starts (one may have been moved before the first)."""
+        tz = self.tz
+        return min(
+            [self.series.first_start] + [_instant(o.starts_at, tz) for o in self.overrides.values()]
+        )
 
     @property
     def last_end(self) -> datetime | None:
-        """When the last occurrence ends, or None for a series without end."""
-        return self.series.last_end
+        """When the last occurrence ends (one may have been moved after it), or None for a
+        series without end."""
+        last = self.series.last_end
+        if last is None:
+            return None
+        tz = self.tz
+        return max([last] + [_instant(o.ends_at, tz) for o in self.overrides.values()])
+
+    def is_moved(self, override: Override) -> bool:
+        """Whether the override changes its occurrence's times, not only its texts."""
+        return (override.starts_at, override.ends_at) != (
+            override.original_start,
+            override.original_start + self.duration,
+        )
 
     def is_surprise_for(self, email: str | None) -> bool:
         """A surprise celebration is never shown to its own honoree."""
@@ -202,28 +270,68 @@ class Event:
         return self.series.is_occurrence(original_start)
 
     def occurrences(self, start: datetime, end: datetime) -> list[Occurrence]:
-        """Occurrences overlapping the UTC window [start, end), cancelled ones included."""
+        """Occurrences overlapping the UTC window [start, end), cancelled ones included, in
+        order of their start. A moved occurrence is in the window of its new time."""
         duration = self.duration
+        tz = self.tz
         found = []
         for local in self.series.starts(until=end):
+            original = local.replace(tzinfo=None)
+            if original in self.overrides:
+                continue  # placed below, at its own time
             begins = local.astimezone(UTC)
             finishes = (local + duration).astimezone(UTC)
             if finishes <= start:
                 continue
             if begins >= end:
                 break
-            original = local.replace(tzinfo=None)
-            cancelled = self.status == CANCELLED or original in self.cancelled_occurrences
-            found.append(
-                Occurrence(
-                    event_id=self.id,
-                    original_start=original,
-                    starts_at=local,
-                    ends_at=(local + duration).astimezone(self.tz),
-                    status=CANCELLED if cancelled else SCHEDULED,
+            found.append(self._occurrence(original, local, (local + duration).astimezone(tz)))
+        for override in self.overrides.values():
+            begins = _instant(override.starts_at, tz)
+            finishes = _instant(override.ends_at, tz)
+            if finishes > start and begins < end:
+                found.append(
+                    self._occurrence(
+                        override.original_start, begins.astimezone(tz), finishes.astimezone(tz)
+                    )
                 )
-            )
+        found.sort(key=lambda occurrence: (occurrence.starts_at, occurrence.original_start))
         return found
+
+    def occurrence(self, original_start: datetime) -> Occurrence:
+        """The occurrence that the series puts at local `original_start`, as it takes place."""
+        override = self.overrides.get(original_start)
+        starts = override.starts_at if override else original_start
+        ends = override.ends_at if override else original_start + self.duration
+        tz = self.tz
+        return self._occurrence(
+            original_start, _instant(starts, tz).astimezone(tz), _instant(ends, tz).astimezone(tz)
+        )
+
+    def _occurrence(self, original: datetime, starts: datetime, ends: datetime) -> Occurrence:
+        cancelled = self.status == CANCELLED or original in self.cancelled_occurrences
+        return Occurrence(
+            event_id=self.id,
+            original_start=original,
+            starts_at=starts,
+            ends_at=ends,
+            status=CANCELLED if cancelled else SCHEDULED,
+            all_day=self.all_day,
+            override=self.overrides.get(original),
+        )
+
+    def occurrence_text(self, occurrence: Occurrence, name: str) -> str | None:
+        """The occurrence's `name` (title, description, location or link): its own if its
+        override gives one, else the series'."""
+        own = getattr(occurrence.override, name) if occurrence.override else None
+        return own if own is not None else getattr(self, name)  # type: ignore[no-any-return]
+
+
+def _instant(local: datetime, tz: ZoneInfo) -> datetime:
+    """The instant of a stored wall time. Times people chose were checked for gaps and overlaps
+    when they were chosen; one derived later (an unmoved occurrence's end) reads like the times
+    of a series (shared.recurrence), the first of two and the earlier offset in a gap."""
+    return local.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
 def build_event(
@@ -292,9 +400,17 @@ def build_event(
     except ValueError as error:
         errors["timezone"] = str(error)
         raise Invalid(errors) from None
+    if not isinstance(event.all_day, bool):
+        errors["all_day"] = "all_day is true (whole days, given as dates) or false"
+        event.all_day = False
+    errors.update(_whole_days(event, current, changes))
     starts = ends = None
     new_start = changes.get("starts_at")
-    if new_start is not None and abs(new_start.date() - today) > SERIES_SPAN_MAX:
+    if (
+        "starts_at" not in errors
+        and new_start is not None
+        and abs(_day_of(new_start) - today) > SERIES_SPAN_MAX
+    ):
         errors["starts_at"] = "choose a date within ten years of today"
     for name in ("starts_at", "ends_at", "rsvp_deadline"):
         value = getattr(event, name)
@@ -304,6 +420,11 @@ def build_event(
             instant = to_instant(value, tz)
         except ValueError as error:
             errors[name] = str(error)
+            if event.all_day and name != "rsvp_deadline":
+                errors[name] = (
+                    f"the clocks change at midnight on {value:%-d %B %Y} in {tz.key}, so an "
+                    "all-day event cannot start or end that day; give it times instead"
+                )
             continue
         if name == "starts_at":
             starts = instant
@@ -311,7 +432,11 @@ def build_event(
             ends = instant
     if starts and ends:
         if ends <= starts:
-            errors["ends_at"] = "the event must end after it starts"
+            errors["ends_at"] = (
+                "the last day must not be before the first"
+                if event.all_day
+                else "the event must end after it starts"
+            )
         elif ends - starts > MAX_DURATION:
             errors["ends_at"] = "an event may last at most 14 days; use a series for more"
     if event.rsvp_deadline is not None and "rsvp_deadline" not in errors and starts:
@@ -329,6 +454,154 @@ def build_event(
     if errors:
         raise Invalid(errors)
     return event
+
+
+def build_override(
+    event: Event, original_start: datetime, changes: dict[str, Any], *, today: date
+) -> Override | None:
+    """Apply `changes` to one occurrence of `event` (by its original local start) and check them
+    as an event's are; raise Invalid naming each bad field. None when the occurrence ends up as
+    its series has it: nothing left to override.
+
+    Times are wall times in the event's zone (dates for an all-day event, the end being the
+    last day); a new start without an end keeps the occurrence's length. A text given as None
+    goes back to the series', and one equal to the series' is not kept, so it follows the series.
+    """
+    current = event.overrides.get(original_start) or Override(
+        original_start, original_start, original_start + event.duration
+    )
+    errors: dict[str, str] = {}
+    times = {"starts_at": current.starts_at, "ends_at": current.ends_at}
+    for name in ("starts_at", "ends_at"):
+        value = changes.get(name)
+        if value is None:
+            continue
+        is_date = not isinstance(value, datetime)
+        if event.all_day and not is_date:
+            errors[name] = "this event is all day: give a date without a time, like 2027-05-01"
+        elif not event.all_day and is_date:
+            errors[name] = "give a time too, like 2027-01-14T12:00"
+        elif is_date:
+            midnight = datetime.combine(value, time())
+            times[name] = midnight + ONE_DAY if name == "ends_at" else midnight
+        else:
+            times[name] = value
+    if changes.get("starts_at") is not None and changes.get("ends_at") is None:
+        times["ends_at"] = times["starts_at"] + (current.ends_at - current.starts_at)
+    if "starts_at" not in errors and abs(times["starts_at"].date() - today) > SERIES_SPAN_MAX:
+        errors["starts_at"] = "choose a date within ten years of today"
+    tz = event.tz
+    instants = {}
+    for name, value in times.items():
+        if name in errors:
+            continue
+        try:
+            instants[name] = to_instant(value, tz)
+        except ValueError as error:
+            errors[name] = str(error)
+            if event.all_day:
+                errors[name] = (
+                    f"the clocks change at midnight on {value:%-d %B %Y} in {tz.key}, so an "
+                    "all-day date cannot start or end that day; choose another"
+                )
+    if len(instants) == 2:
+        if instants["ends_at"] <= instants["starts_at"]:
+            errors["ends_at"] = (
+                "the last day must not be before the first"
+                if event.all_day
+                else "this date must end after it starts"
+            )
+        elif instants["ends_at"] - instants["starts_at"] > MAX_DURATION:
+            errors["ends_at"] = "one date may last at most 14 days"
+    texts: dict[str, Any] = current.texts()
+    limits = {"title": TITLE_MAX, "description": DESCRIPTION_MAX, "location": LOCATION_MAX}
+    for name in OVERRIDE_TEXTS:
+        if name not in changes:
+            continue
+        value = changes[name]
+        if isinstance(value, str) and name != "online_url":
+            value = value.strip()
+        if name == "title" and value == "":
+            errors[name] = "give this date a title, or null to keep the series' title"
+        elif value is not None and name in limits and len(value) > limits[name]:
+            errors[name] = f"keep the {name} to {limits[name]:,} characters"
+        texts[name] = None if value == getattr(event, name) else value
+    if errors:
+        raise Invalid(errors)
+    override = replace(current, starts_at=times["starts_at"], ends_at=times["ends_at"], **texts)
+    if not event.is_moved(override) and all(value is None for value in texts.values()):
+        return None
+    return override
+
+
+def overrides_after_change(before: Event, after: Event) -> dict[datetime, Override]:
+    """What becomes of a series' changed occurrences when the whole series changes.
+
+    An override follows its date as cancellations do: moving every Thursday from 12:00 to 13:00
+    keeps the 14 January changes, now known by 13:00. Those whose date is no longer one of the
+    series' go, and so do all of them when the event stops repeating. A moved occurrence stays
+    where it was moved to, unless the zone or all-day changes, which makes its times mean
+    something else; then it follows the series like the others. Texts equal to the series' new
+    ones are dropped, and an override left with nothing to say goes.
+    """
+    if after.rrule is None:
+        return {}
+    shift = after.starts_at - before.starts_at
+    times_follow = (before.timezone, before.all_day) != (after.timezone, after.all_day)
+    kept = {}
+    for override in before.overrides.values():
+        original = override.original_start + shift
+        if not after.is_occurrence(original):
+            continue
+        texts: dict[str, Any] = {
+            name: None if value == getattr(after, name) else value
+            for name, value in override.texts().items()
+        }
+        if before.is_moved(override) and not times_follow:
+            starts, ends = override.starts_at, override.ends_at
+        else:
+            starts, ends = original, original + after.duration
+        moved = replace(override, original_start=original, starts_at=starts, ends_at=ends, **texts)
+        if after.is_moved(moved) or any(value is not None for value in texts.values()):
+            kept[original] = moved
+    return kept
+
+
+def _day_of(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _whole_days(event: Event, current: Event, changes: dict[str, Any]) -> dict[str, str]:
+    """Turn an all-day event's dates into the local midnights it is stored as (the end: the
+    midnight after the last day), and refuse dates where times belong and times where dates do.
+
+    Turning an event all-day without new dates keeps its days; turning it back needs times.
+    """
+    errors: dict[str, str] = {}
+    for name in ("starts_at", "ends_at"):
+        value = getattr(event, name)
+        if value is None:
+            continue
+        given = name in changes
+        is_date = not isinstance(value, datetime)
+        if event.all_day:
+            if given and not is_date:
+                errors[name] = "an all-day event takes dates without times, like 2027-05-01" + (
+                    " (the last day it takes place)" if name == "ends_at" else ""
+                )
+            elif is_date:
+                midnight = datetime.combine(value, time())
+                setattr(event, name, midnight + ONE_DAY if name == "ends_at" else midnight)
+            elif not current.all_day:
+                # Turned all-day with the times it had: it takes their days, whole.
+                last = value - timedelta(microseconds=1) if name == "ends_at" else value
+                midnight = datetime.combine(last.date(), time())
+                setattr(event, name, midnight + ONE_DAY if name == "ends_at" else midnight)
+        elif is_date:
+            errors[name] = "give a time too, like 2026-12-03T12:00; or set all_day for whole days"
+        elif current.all_day and not given:
+            errors[name] = "the event is no longer all day: give the time, like 2026-12-03T12:00"
+    return errors
 
 
 def day_window(start: date, end: date, tz: ZoneInfo, today: date) -> tuple[datetime, datetime]:

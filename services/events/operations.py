@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,14 +16,18 @@ from services.events import messages
 from services.events.model import (
     CANCELLED,
     COMMUNITY_VISIBILITIES,
+    OVERRIDE_TEXTS,
     ROLES,
     Community,
     Event,
     Invalid,
     Member,
+    Occurrence,
     build_event,
+    build_override,
     can_manage,
     check_slug,
+    overrides_after_change,
     slugify,
     zone,
 )
@@ -236,16 +240,23 @@ def update_event(
         raise Conflict("this event is cancelled and can no longer be changed")
     updated = build_event(event, changes, community.timezone, today=_today())
     updated.cancelled_occurrences = _moved_cancellations(event, updated)
+    updated.overrides = overrides_after_change(event, updated)
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
     if updated.guests_allowed != event.guests_allowed and "guest_limit" not in changed:
         # A default limit follows the kind and capacity: attendees see it change with them.
         changed.append("guest_limit")
+    for name in ("starts_at", "ends_at"):
+        if name not in changed and getattr(updated, name) != getattr(event, name):
+            # Turning an event all-day (or back) moves its times to whole days.
+            changed.append(name)
     if not changed:
         return event, []
-    updated.sequence = event.sequence + 1
+    _raise_sequence(updated)
     uow.save_event(updated)
     if updated.cancelled_occurrences != event.cancelled_occurrences:
         uow.set_cancelled_occurrences(updated.id, updated.cancelled_occurrences)
+    if updated.overrides or event.overrides:
+        uow.set_overrides(updated.id, updated.overrides)
     _publish_event(uow, ctx, community, updated, "events.event_updated", changed=changed)
     return updated, changed
 
@@ -258,6 +269,74 @@ def _moved_cancellations(before: Event, after: Event) -> set[datetime]:
     return {start for start in moved if after.is_occurrence(start)}
 
 
+def _raise_sequence(event: Event) -> None:
+    """Raise the event's sequence, and its overrides' with it: a calendar must never take a
+    changed occurrence for older than its series. Save the overrides too if it has any."""
+    event.sequence += 1
+    event.overrides = {
+        start: replace(override, sequence=event.sequence)
+        for start, override in event.overrides.items()
+    }
+
+
+def update_occurrence(
+    uow: UnitOfWork, ctx: Context, event: Event, original_start: datetime, changes: dict[str, Any]
+) -> tuple[Occurrence, list[str]]:
+    """Move or change one occurrence of a series, named by its original local start; the
+    occurrence after the change, and the names of what changed (none: nothing to tell anyone).
+
+    The change is kept as an override of that date, and raises the event's sequence, since
+    attendees should notice it as they notice a change of the series.
+    """
+    community = uow.community_by_id(event.community_id)
+    assert community is not None
+    require_organizer(uow, community, ctx)
+    if event.rrule is None:
+        raise NotFound("this event does not repeat: change it with PATCH /api/events/<id>")
+    if not event.is_occurrence(original_start):
+        raise NotFound(f"{original_start:%Y-%m-%dT%H:%M} is not a date of this series")
+    if event.status == CANCELLED:
+        raise Conflict("this series is cancelled, so its dates can no longer be changed")
+    if original_start in event.cancelled_occurrences:
+        raise Conflict("this date is cancelled, so it can no longer be changed")
+    before = event.occurrence(original_start)
+    override = build_override(event, original_start, changes, today=_today())
+    if override == event.overrides.get(original_start):
+        return before, []
+    overrides = dict(event.overrides)
+    if override is None:
+        del overrides[original_start]
+    else:
+        overrides[original_start] = replace(override, updated_at=datetime.now(UTC))
+    event.overrides = overrides
+    _raise_sequence(event)
+    uow.save_event(event)
+    uow.set_overrides(event.id, event.overrides)
+    after = event.occurrence(original_start)
+    changed = [
+        name
+        for name, was, now in (
+            ("starts_at", before.starts_at, after.starts_at),
+            ("ends_at", before.ends_at, after.ends_at),
+            *(
+                (name, event.occurrence_text(before, name), event.occurrence_text(after, name))
+                for name in OVERRIDE_TEXTS
+            ),
+        )
+        if was != now
+    ]
+    _publish_event(
+        uow,
+        ctx,
+        community,
+        event,
+        "events.occurrence_updated",
+        occurrence=original_start.isoformat(),
+        changed=changed,
+    )
+    return after, changed
+
+
 def cancel_event(uow: UnitOfWork, ctx: Context, event: Event, occurrence: datetime | None) -> Event:
     """Cancel the whole event or series, or one occurrence of a series; cancelling twice is a
     no-op, so a retried request tells nobody twice."""
@@ -268,8 +347,10 @@ def cancel_event(uow: UnitOfWork, ctx: Context, event: Event, occurrence: dateti
         if event.status == CANCELLED:
             return event
         event.status = CANCELLED
-        event.sequence += 1
+        _raise_sequence(event)
         uow.save_event(event)
+        if event.overrides:
+            uow.set_overrides(event.id, event.overrides)
         _publish_event(uow, ctx, community, event, "events.event_cancelled")
         return event
     if event.rrule is None:
@@ -282,8 +363,10 @@ def cancel_event(uow: UnitOfWork, ctx: Context, event: Event, occurrence: dateti
         return event
     uow.cancel_occurrence(event.id, occurrence)
     event.cancelled_occurrences.add(occurrence)
-    event.sequence += 1
+    _raise_sequence(event)
     uow.save_event(event)
+    if event.overrides:
+        uow.set_overrides(event.id, event.overrides)
     _publish_event(
         uow,
         ctx,

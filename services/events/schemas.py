@@ -6,12 +6,16 @@ and the use cases), so every bad field is named in one answer.
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from services.events.model import COMMUNITY_VISIBILITIES, ROLES
+from services.events.model import COMMUNITY_VISIBILITIES, LOCATION_MAX, ROLES
 from shared.inputs import LocalDateTime
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
@@ -25,6 +29,30 @@ def _choice(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.OneOf(choices, error=f"choose one of: {', '.join(choices)}"), **kwargs
     )
+
+
+class LocalDateOrTime(fields.Field):
+    """A wall-clock date-time like 2026-12-03T12:00 (as shared.inputs.LocalDateTime), or a date
+    like 2027-05-01 (the days of an all-day event); the model says which an event takes."""
+
+    default_error_messages = {
+        "invalid": "give a local date and time like 2026-12-03T12:00, or a date like 2027-05-01 "
+        "for an all-day event",
+        "offset": LocalDateTime.default_error_messages["offset"],
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> date | datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            if DATE.match(value):
+                return date.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if parsed.tzinfo is not None:
+            raise self.make_error("offset")
+        return parsed.replace(second=0, microsecond=0)
 
 
 class CommunityInput(Schema):
@@ -52,22 +80,30 @@ class MemberInput(Schema):
     role = _choice(ROLES, load_default="member")
 
 
-class EventInput(Schema):
-    kind = fields.String(required=True)
-    title = fields.String(required=True)
-    description = fields.String(load_default=None, allow_none=True)
-    starts_at = LocalDateTime(required=True)
-    ends_at = LocalDateTime(required=True)
-    timezone = _text(64, load_default=None, allow_none=True)
-    rrule = _text(1000, load_default=None, allow_none=True)
-    location = _text(500, load_default=None, allow_none=True)
-    online_url = fields.URL(
+def _link() -> fields.URL:
+    return fields.URL(
         load_default=None,
         allow_none=True,
         schemes={"https", "http"},
         validate=validate.Length(max=2000, error="keep the link to 2,000 characters"),
         error_messages={"invalid": "give a full link starting with https://"},
     )
+
+
+class EventInput(Schema):
+    kind = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(load_default=None, allow_none=True)
+    # Local times; with all_day, dates: the first and the last day (inclusive).
+    starts_at = LocalDateOrTime(required=True)
+    ends_at = LocalDateOrTime(required=True)
+    all_day = fields.Boolean(
+        load_default=False, error_messages={"invalid": "all_day is true or false"}
+    )
+    timezone = _text(64, load_default=None, allow_none=True)
+    rrule = _text(1000, load_default=None, allow_none=True)
+    location = _text(LOCATION_MAX, load_default=None, allow_none=True)
+    online_url = _link()
     capacity = fields.Integer(
         load_default=None,
         allow_none=True,
@@ -95,3 +131,16 @@ class EventInput(Schema):
 
 class CancelInput(Schema):
     occurrence = LocalDateTime(load_default=None, allow_none=True)
+
+
+class OccurrenceInput(Schema):
+    """A change of one date of a series: what is left out stays, a text sent as null goes back
+    to the series'. Times as the event's (dates for an all-day event); a new start without an
+    end keeps the date's length."""
+
+    starts_at = LocalDateOrTime()
+    ends_at = LocalDateOrTime()
+    title = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    location = _text(LOCATION_MAX, allow_none=True)
+    online_url = _link()

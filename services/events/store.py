@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import shared.outbox
-from services.events.model import Community, Event, Member
+from services.events.model import Community, Event, Member, Override
 from shared.db import UTCDateTime, insert, metadata
 from shared.outbox import inbox_table, outbox_table
 from shared.tokens import digest
@@ -96,6 +96,8 @@ events = sa.Table(
     sa.Column("presenter", sa.String(200)),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
+    # Whole days: starts_at is the first day's midnight, ends_at the midnight after the last.
+    sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_by", sa.ForeignKey("members.id")),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -108,6 +110,23 @@ cancelled_occurrences = sa.Table(
     sa.Column("event_id", sa.ForeignKey("events.id"), primary_key=True),
     sa.Column("original_start", sa.DateTime, primary_key=True),
     sa.Column("cancelled_at", UTCDateTime, nullable=False),
+)
+
+# Occurrences of a series changed one by one (model.Override): their new wall times in the
+# event's zone, and each text they say differently from the series (NULL: as the series).
+occurrence_overrides = sa.Table(
+    "occurrence_overrides",
+    meta,
+    sa.Column("event_id", sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("original_start", sa.DateTime, primary_key=True),
+    sa.Column("starts_at", sa.DateTime, nullable=False),
+    sa.Column("ends_at", sa.DateTime, nullable=False),
+    sa.Column("title", sa.String(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("location", sa.String(500)),
+    sa.Column("online_url", sa.String(2000)),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # Seat counts per occurrence, as the rsvps service last announced them ("" for a one-off event).
@@ -145,7 +164,12 @@ EVENT_FIELDS = [
     "presenter",
     "status",
     "sequence",
+    "all_day",
 ]
+OVERRIDE_FIELDS = [
+    "original_start", "starts_at", "ends_at", "title", "description", "location", "online_url",
+    "sequence", "updated_at",
+]  # fmt: skip
 
 
 ATTENDANCE_COUNTS = ("confirmed_seats", "waitlisted", "maybe")
@@ -368,6 +392,24 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 ],
             )
 
+    def set_overrides(self, event_id: str, overrides: dict[datetime, Override]) -> None:
+        """Keep exactly `overrides` as the event's changed occurrences."""
+        self.conn.execute(
+            occurrence_overrides.delete().where(occurrence_overrides.c.event_id == event_id)
+        )
+        if overrides:
+            self.conn.execute(
+                occurrence_overrides.insert(),
+                [
+                    {
+                        "event_id": event_id,
+                        **{name: getattr(override, name) for name in OVERRIDE_FIELDS},
+                        "updated_at": override.updated_at or _now(),
+                    }
+                    for _, override in sorted(overrides.items())
+                ],
+            )
+
     # Seat counts, learned from the rsvps service
 
     def record_attendance(self, event_id: str, occurrence: str, counts: dict[str, int]) -> bool:
@@ -405,6 +447,13 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 ).where(cancelled_occurrences.c.event_id.in_(ids))
             ):
                 cancelled[event_id].add(start)
+        overrides: dict[str, dict[datetime, Override]] = {event_id: {} for event_id in ids}
+        if ids:
+            for row in self.conn.execute(
+                sa.select(occurrence_overrides).where(occurrence_overrides.c.event_id.in_(ids))
+            ):
+                override = Override(**{name: getattr(row, name) for name in OVERRIDE_FIELDS})
+                overrides[row.event_id][override.original_start] = override
         return [
             Event(
                 id=row.id,
@@ -412,6 +461,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 created_at=row.created_at,
                 updated_at=row.updated_at,
                 cancelled_occurrences=cancelled[row.id],
+                overrides=overrides[row.id],
                 **{name: getattr(row, name) for name in EVENT_FIELDS},
             )
             for row in rows
