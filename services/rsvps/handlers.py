@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.rsvps import operations
@@ -26,6 +26,7 @@ EVENT_MESSAGES = (
     "events.event_updated",
     "events.event_cancelled",
     "events.occurrence_cancelled",
+    "events.occurrence_updated",
 )
 
 
@@ -80,7 +81,24 @@ def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
         cancelled_occurrences=frozenset(
             _local(start) for start in state.get("cancelled_occurrences") or ()
         ),
+        all_day=bool(state.get("all_day")),
+        moved_occurrences=_moved(
+            state.get("overrides") or (),
+            _local(state["local_end"]) - _local(state["local_start"]),
+        ),
     )
+
+
+def _moved(overrides: Any, duration: timedelta) -> dict[datetime, tuple[datetime, datetime]]:
+    """The occurrences whose times an override changed; one that changes only texts (a title
+    for one date) moves nothing this service needs to know."""
+    moved = {}
+    for override in overrides:
+        original = _local(override["original_start"])
+        starts, ends = _local(override["local_start"]), _local(override["local_end"])
+        if (starts, ends) != (original, original + duration):
+            moved[original] = (starts, ends)
+    return moved
 
 
 def _local(text: str) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.recurrence import Series
 
@@ -38,6 +38,13 @@ class Event:
     updated_at: datetime
     # Original local starts of the occurrences of a series that were cancelled one by one.
     cancelled_occurrences: frozenset[datetime] = field(default_factory=frozenset)
+    # Whole days: `local_start` is the first day's midnight, `local_end` the one after the last.
+    all_day: bool = False
+    # Occurrences of a series moved one by one: original local start -> (new local start, end).
+    # Answers stay keyed by the original start; only when the date takes place changes.
+    moved_occurrences: dict[datetime, tuple[datetime, datetime]] = field(
+        default_factory=dict, hash=False
+    )
 
     @property
     def series(self) -> Series:
@@ -47,6 +54,20 @@ class Event:
     @property
     def cancelled(self) -> bool:
         return self.status == CANCELLED
+
+    def local_start_of(self, original_start: datetime | None) -> datetime:
+        """When the occurrence named by `original_start` (None: a one-off event) starts, as a
+        local wall time: where it was moved to, if it was."""
+        if original_start is None:
+            return self.local_start
+        moved = self.moved_occurrences.get(original_start)
+        return moved[0] if moved else original_start
+
+    def start_of(self, original_start: datetime | None) -> datetime:
+        """The UTC instant the occurrence (None: a one-off event) starts; an all-day event
+        starts at local midnight of its first day."""
+        local = self.local_start_of(original_start)
+        return local.replace(tzinfo=self.series.tz).astimezone(UTC)
 
     def occurrence_cancelled(self, original_start: datetime) -> bool:
         """Whether the occurrence that starts at local `original_start` will not take place."""

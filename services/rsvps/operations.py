@@ -141,8 +141,8 @@ def _occurrence(event: Event, given: datetime | None) -> datetime | None:
 def _check_open(event: Event, occurrence: datetime | None, now: datetime) -> None:
     if event.occurrence_cancelled(occurrence) if occurrence else event.cancelled:
         raise Closed("this event is cancelled, so it takes no answers")
-    local = occurrence or event.local_start
-    starts = local.replace(tzinfo=event.series.tz).astimezone(UTC)
+    # A moved occurrence starts at its new time; its answers stay keyed by the original one.
+    starts = event.start_of(occurrence)
     if starts <= now:
         raise Closed("this event has already started, so it takes no answers")
     if event.rsvp_deadline is not None and now > event.rsvp_deadline:

@@ -35,6 +35,10 @@ events = sa.Table(
     sa.Column("rrule", sa.String(500)),
     sa.Column("rsvp_deadline", UTCDateTime),
     sa.Column("guest_limit", sa.Integer),
+    sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Occurrences moved one by one: {original local start: [new local start, new local end]}
+    # (ISO wall times), kept in the row so reading an event stays one query.
+    sa.Column("moved_occurrences", sa.JSON),
     sa.Column("sequence", sa.Integer, nullable=False),
     # This service's own counter, raised under the row lock by every seat decision, so the
     # counts it announces can be ordered by their readers (never set from a message).
@@ -120,6 +124,7 @@ EVENT_COLUMNS = [
     "rrule",
     "rsvp_deadline",
     "guest_limit",
+    "all_day",
     "sequence",
     "updated_at",
 ]
@@ -144,6 +149,13 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             cancelled_occurrences=frozenset(
                 row.original_start for row in rows if row.original_start is not None
             ),
+            moved_occurrences={
+                datetime.fromisoformat(original): (
+                    datetime.fromisoformat(starts),
+                    datetime.fromisoformat(ends),
+                )
+                for original, (starts, ends) in (row.moved_occurrences or {}).items()
+            },
             **{name: getattr(row, name) for name in EVENT_COLUMNS},
         )
 
@@ -155,10 +167,14 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         upsert also locks the row, which keeps the cancelled occurrences in step with it.
         """
         values = {name: getattr(event, name) for name in EVENT_COLUMNS}
+        values["moved_occurrences"] = {
+            original.isoformat(): [starts.isoformat(), ends.isoformat()]
+            for original, (starts, ends) in sorted(event.moved_occurrences.items())
+        } or None
         row = insert(self.conn, events).values(event_id=event.id, **values)
         upsert = row.on_conflict_do_update(
             index_elements=[events.c.event_id],
-            set_={name: row.excluded[name] for name in EVENT_COLUMNS},
+            set_={name: row.excluded[name] for name in values},
             where=events.c.sequence < row.excluded.sequence,
         )
         # RETURNING tells whether it was stored (see shared.db.insert).

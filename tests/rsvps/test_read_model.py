@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -155,6 +156,11 @@ def test_a_cancelled_event_is_known_as_cancelled(client, organizer, community, s
     assert known.occurrence_cancelled(datetime(2026, 12, 17, 12)), "the whole series is off"
 
 
+def queues_bound_to(stack: Stack, type: str) -> int:
+    """How many consumers' queues a message of `type` reaches (each handles it once)."""
+    return sum(type in subscription.bindings for subscription in stack.subscriptions)
+
+
 def test_a_redelivered_message_changes_nothing(client, organizer, community, stack, caplog):
     event = schedule(client, organizer, community)
     client.patch(f"/api/events/{event['id']}", json={"capacity": 10}, headers=organizer)
@@ -166,7 +172,7 @@ def test_a_redelivered_message_changes_nothing(client, organizer, community, sta
 
     caplog.set_level(logging.INFO, logger="shared.runtime")
     publish(stack, scheduled.body, message_id=scheduled.message_id, type=scheduled.type)
-    assert stack.flush() == 1
+    assert stack.flush() == queues_bound_to(stack, scheduled.type)
 
     assert known_event(stack, event["id"]) == before
     assert f"rsvps.events already handled events.event_scheduled {scheduled.message_id}" in (
@@ -213,7 +219,7 @@ def test_an_old_state_under_a_new_message_id_does_not_roll_back(
     envelope["id"] = str(uuid.uuid4())
 
     publish(stack, json.dumps(envelope), message_id=envelope["id"], type=scheduled.type)
-    assert stack.flush() == 1
+    assert stack.flush() == queues_bound_to(stack, scheduled.type)
 
     known = known_event(stack, event["id"])
     assert known is not None
@@ -260,3 +266,90 @@ def test_unknown_fields_are_ignored_and_optional_ones_may_be_missing(stack):
     assert known.starts_at == datetime(2027, 6, 5, 9, 0, tzinfo=UTC)
     assert known.updated_at == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     assert known.cancelled_occurrences == frozenset()
+
+
+# --- one date of a series moved, and whole days ------------------------------------------------
+
+
+def move(client: Any, organizer: dict[str, str], event: dict[str, Any], original: str, **body: Any):
+    response = client.patch(
+        f"/api/events/{event['id']}/occurrences/{original}", json=body, headers=organizer
+    )
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def test_a_moved_occurrence_is_learned_by_its_original_start(client, organizer, community, stack):
+    series = schedule(
+        client, organizer, community, starts_at="2027-01-07T12:00", ends_at="2027-01-07T13:00",
+        rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=10",
+    )  # fmt: skip
+    move(client, organizer, series, "2027-01-14T12:00", starts_at="2027-01-15T18:00")
+    move(client, organizer, series, "2027-01-21T12:00", title="Case review")
+    assert sent_by_events(stack, "events.occurrence_updated"), "announced as its own type"
+    stack.flush()
+
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert known.sequence == 2
+    assert known.moved_occurrences == {
+        datetime(2027, 1, 14, 12): (datetime(2027, 1, 15, 18), datetime(2027, 1, 15, 19))
+    }, "a date with only its own title has not moved"
+    assert known.start_of(datetime(2027, 1, 14, 12)) == datetime(2027, 1, 15, 23, tzinfo=UTC)
+    assert known.start_of(datetime(2027, 1, 21, 12)) == datetime(2027, 1, 21, 17, tzinfo=UTC)
+
+    # Moved back where the series has it, the date is no longer moved.
+    move(client, organizer, series, "2027-01-14T12:00", starts_at="2027-01-14T12:00")
+    stack.flush()
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert known.moved_occurrences == {}
+
+
+def test_a_moved_occurrence_takes_answers_until_its_new_start(client, organizer, community, stack):
+    """Answers stay keyed by the original start, but a date closes when it now begins."""
+    new_york = ZoneInfo("America/New_York")
+    today = datetime.now(new_york).date()
+    last_thursday = today - timedelta(days=(today.weekday() - 3) % 7 or 7)
+    next_thursday = last_thursday + timedelta(weeks=1)
+    series = schedule(
+        client, organizer, community, starts_at=f"{last_thursday}T12:00",
+        ends_at=f"{last_thursday}T13:00", rrule="FREQ=WEEKLY;BYDAY=TH",
+    )  # fmt: skip
+    # Last week's date moves to after next week's; next week's moves to yesterday.
+    move(client, organizer, series, f"{last_thursday}T12:00", starts_at=f"{next_thursday}T18:00")
+    move(
+        client, organizer, series, f"{next_thursday}T12:00",
+        starts_at=f"{today - timedelta(days=1)}T12:00",
+    )  # fmt: skip
+    stack.flush()
+
+    def answer(occurrence: str):
+        return client.post(
+            f"/rsvps/api/events/{series['id']}/rsvps",
+            json={"name": "Ana", "email": "ana@example.org", "response": "yes",
+                  "occurrence": occurrence},
+        )  # fmt: skip
+
+    reopened = answer(f"{last_thursday}T12:00")
+    assert reopened.status_code == 201, reopened.text
+    closed = answer(f"{next_thursday}T12:00")
+    assert closed.status_code == 409
+    assert "already started" in closed.json["title"]
+
+
+def test_an_all_day_event_starts_at_midnight_of_its_first_day(client, organizer, community, stack):
+    event = schedule(
+        client, organizer, community, kind="celebration", all_day=True, starts_at="2027-05-01",
+        ends_at="2027-05-02",
+    )  # fmt: skip
+    stack.flush()
+
+    known = known_event(stack, event["id"])
+    assert known is not None
+    assert known.all_day is True
+    assert (known.local_start, known.local_end) == (
+        datetime(2027, 5, 1),
+        datetime(2027, 5, 3),
+    ), "the end is the midnight after the last day"
+    assert known.start_of(None) == datetime(2027, 5, 1, 4, tzinfo=UTC)
