@@ -930,3 +930,127 @@ def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community
     surprise, open_one = ids["Priya's party"], ids["Open celebration"]
     assert priya.get(f"/events/{surprise}").status_code == 404
     assert priya.get(f"/events/{open_one}").status_code == 200
+
+
+# --- one date of a series, and whole days ------------------------------------------------------
+
+
+def test_the_event_page_shows_a_moved_date_at_its_new_time(client, organizer, community, dana):
+    series = client.post(
+        f"/api/communities/{community['slug']}/events",
+        json={
+            "kind": "consult_group",
+            "title": "Thursday consult group",
+            "starts_at": "2027-01-07T12:00",
+            "ends_at": "2027-01-07T13:00",
+            "rrule": "FREQ=WEEKLY;BYDAY=TH;COUNT=10",
+        },
+        headers=organizer,
+    ).json
+    moved = client.patch(
+        f"/api/events/{series['id']}/occurrences/2027-01-14T12:00",
+        json={"starts_at": "2027-01-15T18:00", "title": "Consult group: guest speaker"},
+        headers=organizer,
+    )
+    assert moved.status_code == 200, moved.text
+
+    page = html.unescape(dana.get(f"/events/{series['id']}").text)
+
+    next_dates = page[page.index("Next dates") :]
+    new_time = f"Fri 15 Jan 2027, 18:00{DASH}19:00 EST"
+    assert new_time in next_dates
+    assert "Consult group: guest speaker" in next_dates
+    assert "Moved</span>" in next_dates and "from Thu 14 Jan 2027, 12:00 EST" in next_dates
+    assert next_dates.index("Thu 7 Jan 2027") < next_dates.index(new_time)
+    assert f"Thu 14 Jan 2027, 12:00{DASH}" not in page, "nothing takes place at the old time"
+    answer = page[page.index("Are you coming?") :]
+    assert re.search(rf'value="2027-01-14T12:00"[^>]*>\s*{re.escape(new_time)}', answer), (
+        "the answer form names the date by its original start and shows its new time"
+    )
+
+
+def test_the_event_page_says_an_all_day_event_by_its_days(client, organizer, community, dana):
+    retreat = client.post(
+        f"/api/communities/{community['slug']}/events",
+        json={
+            "kind": "social",
+            "title": "Retreat",
+            "all_day": True,
+            "starts_at": "2027-05-01",
+            "ends_at": "2027-05-03",
+        },
+        headers=organizer,
+    ).json
+
+    page = html.unescape(dana.get(f"/events/{retreat['id']}").text)
+
+    assert f"Saturday 1 May 2027 {DASH} Monday 3 May 2027 (all day)" in page
+    assert '<time datetime="2027-05-01">' in page
+    assert "00:00" not in page
+
+    saturday = next_weekday(5)
+    soon = client.post(
+        f"/api/communities/{community['slug']}/events",
+        json={
+            "kind": "celebration",
+            "title": "Maya's licensure",
+            "all_day": True,
+            "starts_at": saturday.isoformat(),
+            "ends_at": saturday.isoformat(),
+        },
+        headers=organizer,
+    )
+    assert soon.status_code == 201, soon.text
+    listing = html.unescape(dana.get(f"/c/{community['slug']}").text)
+    day = f"{saturday:%a} {saturday.day} {saturday:%b}"
+    assert re.search(rf"{day}( \d{{4}})? \(all day\)</time>", listing), listing
+
+
+def test_the_form_schedules_an_all_day_event_from_its_days(client, organizer, community, dana):
+    form = dana.get(f"/c/{community['slug']}/events/new")
+    checkbox = re.search(r'<input type="checkbox" id="f-all_day"[^>]*>', form.text)
+    assert checkbox and 'aria-describedby="h-all_day"' in checkbox.group(0)
+    assert '<label for="f-all_day">All day</label>' in form.text
+    assert '<label for="f-starts_on">First day' in form.text
+    assert 'id="f-ends_on" name="ends_on" type="date"' in form.text
+
+    response = schedule(
+        dana, community, kind="celebration", title="Maya's licensure", capacity="",
+        starts_at="", ends_at="", all_day="1", starts_on="2027-05-01", ends_on="2027-05-01",
+        repeat="custom", rrule="FREQ=YEARLY",
+    )  # fmt: skip
+
+    event_id = event_id_of(response)
+    event = event_api(client, organizer, event_id)
+    assert (event["all_day"], event["starts_at"], event["ends_at"]) == (
+        True,
+        "2027-05-01",
+        "2027-05-01",
+    )
+    assert event["rrule"] == "FREQ=YEARLY"
+    edit = dana.get(f"/events/{event_id}/edit")
+    assert re.search(r'id="f-all_day"[^>]*checked', edit.text)
+    assert value_of(edit, "starts_on") == "2027-05-01"
+    assert value_of(edit, "ends_on") == "2027-05-01"
+    assert value_of(edit, "starts_at") == ""
+    saved = dana.submit(f"/events/{event_id}/edit", {**form_values(edit), "ends_on": "2027-05-02"})
+    assert saved.status_code == 302
+    assert event_api(client, organizer, event_id)["ends_at"] == "2027-05-02"
+
+
+def test_all_day_errors_are_shown_next_to_the_days(client, organizer, community, dana):
+    missing = schedule(
+        dana, community, all_day="1", starts_at="", ends_at="", starts_on="", ends_on="2027-05-01"
+    )
+    assert missing.status_code == 422
+    assert field_error(missing, "starts_on") == "give the first day as a date, like 2027-05-01"
+    assert 'href="#f-starts_on">First day:' in missing.text
+
+    backwards = schedule(
+        dana, community, all_day="1", starts_at="", ends_at="", starts_on="2027-05-03",
+        ends_on="2027-05-01",
+    )  # fmt: skip
+    assert backwards.status_code == 422
+    assert field_error(backwards, "ends_on") == "the last day must not be before the first"
+    assert value_of(backwards, "starts_on") == "2027-05-03", "the input is kept"
+    assert re.search(r'id="f-all_day"[^>]*checked', backwards.text)

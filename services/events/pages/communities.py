@@ -21,6 +21,7 @@ from services.events.pages.labels import (
     MEMBER_LABELS,
     ROLE_LABELS,
 )
+from services.events.pages.words import occurrence_words
 from services.events.pages.zones import DEFAULT_ZONE, zone_groups
 from services.events.schemas import CommunityInput, MemberInput
 from shared.inputs import messages_by_field, phone_e164
@@ -105,7 +106,12 @@ def _community_page(
                 {
                     "event": event,
                     "starts_at": starts,
-                    "when": when(starts, occurrence.ends_at),
+                    # Whole days are the same days everywhere: said without times or zone.
+                    "when": (
+                        occurrence_words(occurrence)
+                        if occurrence.all_day
+                        else when(starts, occurrence.ends_at)
+                    ),
                     "cancelled": occurrence.status == CANCELLED,
                 }
             )

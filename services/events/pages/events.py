@@ -17,15 +17,21 @@ from services.events.pages.errors import page_errors, sentence
 from services.events.pages.forms import (
     event_form,
     event_values,
+    form_errors,
     form_of_event,
-    in_form_order,
     local_datetime,
     minutes,
     number,
 )
 from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
 from services.events.pages.picker import Picker
-from services.events.pages.words import going_words, recurrence_words
+from services.events.pages.words import (
+    event_words,
+    going_words,
+    moved_from_words,
+    occurrence_words,
+    recurrence_words,
+)
 from services.events.pages.zones import zone_groups
 from services.events.schemas import CancelInput
 from shared.inputs import messages_by_field
@@ -52,7 +58,7 @@ def _render_event_form(
     event: Event | None = None,
     notice: str | None = None,
 ) -> Any:
-    start = local_datetime(form["starts_at"])
+    start = local_datetime(form["starts_on"] if form["all_day"] else form["starts_at"])
     return render_template(
         "event_form.html",
         community=community,
@@ -87,7 +93,7 @@ def new_event(slug: str) -> Any:
                 community = _organizer_community(uow, ctx, slug)
                 event = operations.schedule_event(uow, ctx, community, values)
         except Invalid as error:
-            errors = in_form_order(picker.place(error.errors))
+            errors = form_errors(error.errors, form, picker)
     if errors:
         return _render_event_form(community, form, picker, errors, 422)
     flash(f"Scheduled {event.title}.")
@@ -103,19 +109,24 @@ def event_page(event_id: str) -> Any:
         counts = uow.attendance_of([event.id])
         member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
     tz = event.tz
-    first = event.starts_at.replace(tzinfo=tz)
+    first = event.starts_at.date() if event.all_day else event.starts_at.replace(tzinfo=tz)
     upcoming = []
     if event.rrule:
         now = datetime.now(UTC)
         for occurrence in event.occurrences(now, now + timedelta(days=2 * 366))[:SERIES_PREVIEW]:
+            original = occurrence.original_start
+            title = event.occurrence_text(occurrence, "title")
             upcoming.append(
                 {
-                    "when": when(occurrence.starts_at, occurrence.ends_at),
-                    "starts_at": occurrence.starts_at,
-                    "cancelled": occurrence.status == CANCELLED,
-                    "going": going_words(
-                        counts.get((event.id, occurrence.original_start.isoformat()))
+                    "when": occurrence_words(occurrence),
+                    "starts_at": (
+                        occurrence.starts_at.date() if event.all_day else occurrence.starts_at
                     ),
+                    "cancelled": occurrence.status == CANCELLED,
+                    "going": going_words(counts.get((event.id, original.isoformat()))),
+                    # Where a moved date was, so people who noted it see it is not then.
+                    "moved_from": moved_from_words(event, occurrence),
+                    "title": title if title != event.title else None,
                 }
             )
     deadline = event.rsvp_deadline.replace(tzinfo=tz) if event.rsvp_deadline else None
@@ -126,7 +137,7 @@ def event_page(event_id: str) -> Any:
         role=role,
         organizer=can_manage(role),
         first=first,
-        when=when(first, event.ends_at.replace(tzinfo=tz), long=True),
+        when=event_words(event, long=True),
         repeats=recurrence_words(event),
         upcoming=upcoming,
         deadline=when(deadline, long=True) if deadline else None,
@@ -155,7 +166,7 @@ def answer_form(event: Event, member: Member | None) -> dict[str, Any]:
         for occurrence in event.occurrences(now, now + ANSWER_AHEAD):
             if occurrence.status != CANCELLED and occurrence.starts_at > now:
                 value = occurrence.original_start.isoformat(timespec="minutes")
-                dates.append((value, when(occurrence.starts_at, occurrence.ends_at)))
+                dates.append((value, occurrence_words(occurrence)))
         if len(dates) > 1:
             dates.append(("all", "All upcoming dates"))
         if not dates:
@@ -206,7 +217,7 @@ def edit_event(event_id: str) -> Any:
             updated, changed = operations.update_event(uow, ctx, current, values)
     except Invalid as error:
         return _render_event_form(
-            community, form, picker, in_form_order(picker.place(error.errors)), 422, event=event
+            community, form, picker, form_errors(error.errors, form, picker), 422, event=event
         )
     except Conflict as error:
         flash(sentence(str(error)))
@@ -222,7 +233,9 @@ def _cancellable(event: Event) -> list[tuple[str, str]]:
     for occurrence in event.occurrences(now, now + timedelta(days=2 * 366)):
         if occurrence.status == CANCELLED:
             continue
-        options.append((minutes(occurrence.original_start), when(occurrence.starts_at)))
+        options.append(
+            (minutes(occurrence.original_start), occurrence_words(occurrence, end=False))
+        )
         if len(options) == CANCELLABLE_OCCURRENCES:
             break
     return options
@@ -271,7 +284,7 @@ def cancel_event(event_id: str) -> Any:
             if occurrence is None:
                 flash(f"Cancelled {event.title}" + (", the whole series." if event.rrule else "."))
             else:
-                on = when(occurrence.replace(tzinfo=event.tz))
+                on = occurrence_words(event.occurrence(occurrence), end=False)
                 flash(f"Cancelled {event.title} on {on}; the rest of the series goes ahead.")
             return redirect(url_for(".event_page", event_id=event.id))
     return render_template(
@@ -286,9 +299,5 @@ def cancel_event(event_id: str) -> Any:
             ("series", "The whole series", "Every date is called off."),
             ("occurrence", "One date", "Only the date chosen below; the rest go ahead."),
         ],
-        when=when(
-            event.starts_at.replace(tzinfo=event.tz),
-            event.ends_at.replace(tzinfo=event.tz),
-            long=True,
-        ),
+        when=event_words(event, long=True),
     ), 422 if errors else 200

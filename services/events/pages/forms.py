@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
@@ -22,6 +22,10 @@ EVENT_TEXT_FIELDS = (
 )  # fmt: skip
 # Required by the schema: an empty one stays "" so its message says what to fill in.
 EVENT_REQUIRED = ("kind", "title", "starts_at", "ends_at", "visibility")
+# With "All day" ticked the form takes dates in these instead of the times, and the model's
+# words about the times belong next to them.
+DAY_FIELDS = {"starts_at": "starts_on", "ends_at": "ends_on"}
+DAY_HINTS = {"starts_on": "the first day", "ends_on": "the last day"}
 
 
 def blank_to_none(value: str) -> str | None:
@@ -33,6 +37,9 @@ def event_form(form: Mapping[str, str]) -> dict[str, Any]:
     """What the event form posted, as strings (and a flag), to show again after an error."""
     values: dict[str, Any] = {name: form.get(name, "") for name in EVENT_TEXT_FIELDS}
     values["surprise"] = bool(form.get("surprise"))
+    values["all_day"] = bool(form.get("all_day"))
+    for name in DAY_FIELDS.values():
+        values[name] = form.get(name, "")
     values["sequence"] = form.get("sequence", "")
     return values
 
@@ -53,16 +60,42 @@ def event_values(
             with contextlib.suppress(ValueError):
                 data[name] = int(data[name])
     data["surprise"] = form["surprise"]
-    start = local_datetime(form["starts_at"])
+    data["all_day"] = form["all_day"]
+    day_errors = {}
+    if form["all_day"]:
+        for name, day in DAY_FIELDS.items():
+            data[name] = form[day].strip()
+            if _date(data[name]) is None:
+                day_errors[name] = f"give {DAY_HINTS[day]} as a date, like 2027-05-01"
+                data[name] = ""
+    start = local_datetime(form["starts_on"] if form["all_day"] else form["starts_at"])
     data["rrule"], errors = picker.rule(start.date() if start else None)
     try:
         values = EventInput().load(data)
     except ValidationError as error:
         errors = {**messages_by_field(error), **errors}
         values = dict(error.valid_data or {})  # type: ignore[call-overload]
+    errors.update(day_errors)
     if errors:
         errors = {**_domain_errors(values, errors, picker, community, current), **errors}
-    return values, in_form_order(errors)
+    return values, form_errors(errors, form, picker)
+
+
+def form_errors(errors: dict[str, str], form: dict[str, Any], picker: Picker) -> dict[str, str]:
+    """The model's errors next to the inputs they are about, in the order of the form: the
+    rule's next to the part of the picker it comes from, the times' next to the dates of an
+    all-day event."""
+    errors = picker.place(errors)
+    if form["all_day"]:
+        errors = {DAY_FIELDS.get(name, name): message for name, message in errors.items()}
+    return in_form_order(errors)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
 
 
 def _domain_errors(
@@ -121,12 +154,16 @@ def number(value: float | int | None) -> str:
 
 
 def form_of_event(event: Event) -> dict[str, Any]:
+    all_day = event.all_day
     return {
         "kind": event.kind,
         "title": event.title,
         "description": event.description,
-        "starts_at": minutes(event.starts_at),
-        "ends_at": minutes(event.ends_at),
+        "all_day": all_day,
+        "starts_on": event.starts_at.date().isoformat() if all_day else "",
+        "ends_on": (event.ends_at - timedelta(days=1)).date().isoformat() if all_day else "",
+        "starts_at": "" if all_day else minutes(event.starts_at),
+        "ends_at": "" if all_day else minutes(event.ends_at),
         "timezone": event.timezone,
         "location": event.location or "",
         "online_url": event.online_url or "",

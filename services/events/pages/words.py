@@ -1,11 +1,13 @@
-"""Repeat rules and seat counts in the words the pages show (times: shared.timewords)."""
+"""Repeat rules, whole days, occurrences and seat counts in the words the pages show (times:
+shared.timewords)."""
 
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from services.events.model import Event
+from services.events.model import Event, Occurrence
+from shared.timewords import DASH, when
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAY_NAMES = dict(zip(WEEKDAY_CODES, calendar.day_name, strict=True))
@@ -70,3 +72,45 @@ def going_words(counts: dict[str, int] | None) -> str:
     if counts["maybe"]:
         parts.append(f"{counts['maybe']} maybe")
     return " · ".join(parts)
+
+
+def _day(day: date, long: bool) -> str:
+    if long:
+        return f"{day:%A} {day.day} {day:%B} {day.year}"
+    text = f"{day:%a} {day.day} {day:%b}"
+    return text if day.year == datetime.now(UTC).year else f"{text} {day.year}"
+
+
+def day_words(first: date, last: date, long: bool = False) -> str:
+    """Whole days in words, without times: "Sat 1 May (all day)", or for several "Sat 1 May -
+    Mon 3 May (all day)" (with an en dash)."""
+    if first == last:
+        return f"{_day(first, long)} (all day)"
+    return f"{_day(first, long)} {DASH} {_day(last, long)} (all day)"
+
+
+def event_words(event: Event, long: bool = False) -> str:
+    """When the event (the first date of a series) takes place, in its zone."""
+    if event.all_day:
+        return day_words(event.starts_at.date(), event.last_day, long)
+    tz = event.tz
+    return when(event.starts_at.replace(tzinfo=tz), event.ends_at.replace(tzinfo=tz), long=long)
+
+
+def occurrence_words(occurrence: Occurrence, end: bool = True) -> str:
+    """When one date takes place (where it was moved to, if it was), in the event's zone."""
+    if occurrence.all_day:
+        first = occurrence.starts_at.date()
+        return day_words(first, occurrence.last_day if end else first)
+    return when(occurrence.starts_at, occurrence.ends_at if end else None)
+
+
+def moved_from_words(event: Event, occurrence: Occurrence) -> str | None:
+    """Where a moved date was (its original start), so people who noted it see it is not
+    then; None if it was not moved."""
+    if not occurrence.moved:
+        return None
+    original = occurrence.original_start
+    if event.all_day:
+        return _day(original.date(), long=False)
+    return when(original.replace(tzinfo=event.tz))
