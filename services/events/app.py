@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.events import api, auth, handlers, pages, store
+from services.events import api, auth, feeds, handlers, pages, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -24,13 +24,30 @@ def service(config: Config) -> Service:
     engine = make_engine(config.database_url(NAME))
     outbox = Outbox(store.outbox)
     events_store = store.Store(engine, outbox)
+    topology = Topology(config.exchange, config.queue_prefix)
     rsvps = Subscription(
-        queue=Topology(config.exchange, config.queue_prefix).queue_name(NAME, "rsvps"),
+        queue=topology.queue_name(NAME, "rsvps"),
         bindings=handlers.RSVP_MESSAGES,
         handle=transactional(events_store.begin, store.inbox, "events.rsvps", handlers.HANDLERS),
     )
+    # Its own event messages, on a queue of their own: each change renders the event's
+    # calendar text once, for every feed it is in.
+    calendar = Subscription(
+        queue=topology.queue_name(NAME, "calendar"),
+        bindings=handlers.EVENT_MESSAGES,
+        handle=transactional(
+            events_store.begin,
+            store.inbox,
+            "events.calendar",
+            handlers.calendar_handlers(config.base_url),
+        ),
+    )
     return Service(
-        name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[rsvps]
+        name=NAME,
+        engine=engine,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+        subscriptions=[rsvps, calendar],
     )
 
 
@@ -51,4 +68,5 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     csrf.exempt(api.bp)  # the API takes only JSON bodies, which cross-site forms cannot send
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(feeds.bp)
     return app

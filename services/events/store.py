@@ -37,6 +37,8 @@ members = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("phone", sa.String(20)),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Raised to revoke the member's personal feed URL, which signs the id with this number.
+    sa.Column("feed_generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 memberships = sa.Table(
@@ -139,6 +141,52 @@ attendance = sa.Table(
     sa.Column("waitlisted", sa.Integer, nullable=False),
     sa.Column("maybe", sa.Integer, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
+)
+
+# Each event's iCalendar text, rendered when the event changes, from which feeds are assembled.
+# `listed` says which community feeds carry it: "public" (anyone's and members'), "members"
+# (members' only) or "hidden" (none: a surprise celebration). `public_text` is what anyone may
+# read (no video link), for events listed publicly.
+calendar_entries = sa.Table(
+    "calendar_entries",
+    meta,
+    sa.Column("event_id", sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("community_id", sa.String(36), nullable=False, index=True),
+    sa.Column("listed", sa.String(10), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("public_text", sa.Text),
+    sa.Column("zones", sa.String(300), nullable=False),  # the TZIDs it uses, space-separated
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("rendered_at", UTCDateTime, nullable=False),
+)
+
+# Assembled feeds with their validators; `stale` once something in them changed.
+feeds = sa.Table(
+    "feeds",
+    meta,
+    sa.Column("scope", sa.String(10), primary_key=True),  # "community" or "member"
+    sa.Column("owner_id", sa.String(36), primary_key=True),
+    sa.Column("view", sa.String(10), primary_key=True),  # "public", "members" or "personal"
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("last_modified", UTCDateTime, nullable=False),
+    sa.Column("built_at", UTCDateTime, nullable=False),
+    sa.Column("stale", sa.Boolean, nullable=False),
+)
+
+# What each person (by email) last answered for each event and occurrence ("" for a one-off),
+# learned from the rsvps service: the events of their personal feed.
+answers = sa.Table(
+    "answers",
+    meta,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("event_id", sa.String(36), primary_key=True, index=True),
+    sa.Column("occurrence", sa.String(19), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    # Once going, a later "no" or cancellation is shown as cancelled for a while, so calendars
+    # drop the entry; an event someone never said yes to never appears.
+    sa.Column("ever_confirmed", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
 )
 
 outbox = outbox_table(meta)
@@ -466,6 +514,142 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             )
             for row in rows
         ]
+
+    # Calendar feeds
+
+    def save_calendar_entry(self, values: dict[str, Any]) -> None:
+        """Keep an event's freshly rendered calendar text, and mark every feed it is in stale."""
+        row = insert(self.conn, calendar_entries).values(values)
+        columns = [name for name in values if name != "event_id"]
+        self.conn.execute(
+            row.on_conflict_do_update(
+                index_elements=[calendar_entries.c.event_id],
+                set_={name: row.excluded[name] for name in columns},
+            )
+        )
+        self.mark_feeds_stale(values["community_id"], values["event_id"])
+
+    def mark_feeds_stale(self, community_id: str, event_id: str) -> None:
+        """The community's feeds, and the personal feeds of everyone who answered the event."""
+        answered = (
+            sa.select(members.c.id)
+            .join(answers, answers.c.email == members.c.email)
+            .where(answers.c.event_id == event_id)
+        )
+        self.conn.execute(
+            feeds.update()
+            .where(
+                sa.or_(
+                    sa.and_(feeds.c.scope == "community", feeds.c.owner_id == community_id),
+                    sa.and_(feeds.c.scope == "member", feeds.c.owner_id.in_(answered)),
+                )
+            )
+            .values(stale=True)
+        )
+
+    def calendar_texts(self, community_id: str, view: str, since: datetime) -> Any:
+        """The texts and zones of the events in a community feed's `view`, leaving out those
+        cancelled before `since`."""
+        text = calendar_entries.c.public_text if view == "public" else calendar_entries.c.text
+        listed = ["public"] if view == "public" else ["public", "members"]
+        return self.conn.execute(
+            sa.select(text.label("text"), calendar_entries.c.zones)
+            .where(
+                calendar_entries.c.community_id == community_id,
+                calendar_entries.c.listed.in_(listed),
+                sa.or_(
+                    calendar_entries.c.cancelled_at.is_(None),
+                    calendar_entries.c.cancelled_at >= since,
+                ),
+            )
+            .order_by(calendar_entries.c.event_id)
+        ).all()
+
+    def feed(self, scope: str, owner_id: str, view: str) -> Any:
+        return self.conn.execute(
+            sa.select(feeds).where(
+                feeds.c.scope == scope, feeds.c.owner_id == owner_id, feeds.c.view == view
+            )
+        ).first()
+
+    def save_feed(self, values: dict[str, Any]) -> None:
+        row = insert(self.conn, feeds).values(values)
+        key = ("scope", "owner_id", "view")
+        self.conn.execute(
+            row.on_conflict_do_update(
+                index_elements=[feeds.c[name] for name in key],
+                set_={name: row.excluded[name] for name in values if name not in key},
+            )
+        )
+
+    def record_answer(
+        self, email: str, event_id: str, occurrence: str, status: str, changed_at: datetime
+    ) -> bool:
+        """Keep a person's answer unless a later one is kept already, and mark their personal
+        feed stale; True if kept."""
+        values = {"status": status, "changed_at": changed_at}
+        row = insert(self.conn, answers).values(
+            email=email,
+            event_id=event_id,
+            occurrence=occurrence,
+            ever_confirmed=status == "confirmed",
+            **values,
+        )
+        upsert = row.on_conflict_do_update(
+            index_elements=[answers.c.email, answers.c.event_id, answers.c.occurrence],
+            set_={
+                **{name: row.excluded[name] for name in values},
+                "ever_confirmed": answers.c.ever_confirmed | row.excluded.ever_confirmed,
+            },
+            where=answers.c.changed_at < row.excluded.changed_at,
+        )
+        if self.conn.execute(upsert.returning(answers.c.email)).first() is None:
+            return False
+        self.conn.execute(
+            feeds.update()
+            .where(
+                feeds.c.scope == "member",
+                feeds.c.owner_id.in_(sa.select(members.c.id).where(members.c.email == email)),
+            )
+            .values(stale=True)
+        )
+        return True
+
+    def answers_of(self, email: str, since: datetime) -> Any:
+        """A person's answers that feeds show: those "confirmed", and those once confirmed and
+        changed since `since`."""
+        return self.conn.execute(
+            sa.select(answers)
+            .where(
+                answers.c.email == email,
+                sa.or_(
+                    answers.c.status == "confirmed",
+                    sa.and_(answers.c.ever_confirmed, answers.c.changed_at >= since),
+                ),
+            )
+            .order_by(answers.c.event_id, answers.c.occurrence)
+        ).all()
+
+    def feed_generation(self, member_id: str) -> int | None:
+        return self.conn.execute(
+            sa.select(members.c.feed_generation).where(members.c.id == member_id)
+        ).scalar()
+
+    def next_feed_generation(self, member_id: str) -> int:
+        return int(
+            self.conn.execute(
+                members.update()
+                .where(members.c.id == member_id)
+                .values(feed_generation=members.c.feed_generation + 1)
+                .returning(members.c.feed_generation)
+            ).scalar_one()
+        )
+
+    def events_by_ids(self, event_ids: list[str]) -> list[Event]:
+        if not event_ids:
+            return []
+        rows = self.conn.execute(sa.select(events).where(events.c.id.in_(event_ids))).all()
+        return self._events_from_rows(rows)
 
 
 def _event_columns(event: Event) -> dict[str, Any]:

@@ -23,7 +23,13 @@ from shared.testing import fresh_databases
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
 HEARTH = [sys.executable, "-m", "hearth.cli"]
-SERVICE_QUEUES = ("rsvps.events", "notifications.events", "dev.console")
+SERVICE_QUEUES = (
+    "events.rsvps",
+    "events.calendar",
+    "rsvps.events",
+    "notifications.events",
+    "dev.console",
+)
 
 
 def pika_parameters(amqp_url: str) -> pika.URLParameters:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 
-from services.events import operations
+from services.events import calendar, operations
 from services.events.auth import current_member_id, request_context
 from services.events.model import CANCELLED, ROLES, Invalid, can_manage, zone
 from services.events.operations import Conflict
@@ -128,6 +128,10 @@ def _community_page(
         errors=errors or {},
         labels=MEMBER_LABELS,
         roles=[(role_name, ROLE_LABELS[role_name]) for role_name in ROLES],
+        feed=calendar.https_and_webcal(
+            current_app.config["HEARTH_BASE_URL"],
+            calendar.community_feed_path(community, members=role is not None),
+        ),
     ), status
 
 

@@ -1,0 +1,274 @@
+"""Calendar feeds: each community's, each member's "my events", and one event's .ics download.
+
+A feed is assembled from the events' stored calendar texts (services.events.calendar) and kept
+with its ETag and Last-Modified until something in it changes. Calendar apps poll feeds for
+years; most polls are answered with a 304 or the stored bytes, without touching any event.
+
+Addresses are capabilities: a private community's feed needs its token in the URL; a personal
+feed's address signs the member's id with a generation number that the member can raise, which
+kills the old address (nothing secret is stored, as with sign-in links).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from services.events import operations
+from services.events.auth import current_member_id, request_context
+from services.events.calendar import CANCELLED_KEPT, calendar, entry, https_and_webcal, vevent
+from services.events.model import Community, Event, Member
+from services.events.pages.errors import page_errors
+from services.events.store import UnitOfWork
+from shared.links import token_for, value_of
+from shared.web import problem
+
+bp = Blueprint("feeds", __name__)
+
+PERSONAL_FEED = "hearth.personal-feed"
+# A feed is rebuilt at least this often even if nothing in it changed, so cancelled events age
+# out of it; when the bytes come out the same, its ETag and Last-Modified stay.
+REBUILD_AFTER = timedelta(hours=1)
+COMMUNITY, MEMBER = "community", "member"
+PUBLIC, MEMBERS, PERSONAL = "public", "members", "personal"
+
+
+# --- Rendering, when an event changes -------------------------------------------------------
+
+
+def render_event(uow: UnitOfWork, event_id: str, base_url: str) -> None:
+    """Render the event's calendar text as it is now, and mark the feeds it is in stale."""
+    event = uow.event(event_id)
+    if event is None:
+        return
+    community = uow.community_by_id(event.community_id)
+    assert community is not None
+    rendered = entry(event, community, base_url)
+    uow.save_calendar_entry(
+        {
+            "event_id": event.id,
+            "community_id": community.id,
+            "listed": rendered.listed,
+            "text": rendered.text,
+            "public_text": rendered.public_text,
+            "zones": " ".join(rendered.zones),
+            "cancelled_at": rendered.cancelled_at,
+            "rendered_at": datetime.now(UTC),
+        }
+    )
+
+
+# --- Assembling feeds -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feed:
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+def community_feed(uow: UnitOfWork, community: Community, view: str) -> Feed:
+    now = datetime.now(UTC)
+    kept = _fresh(uow, COMMUNITY, community.id, view, now)
+    if kept is not None:
+        return kept
+    rows = uow.calendar_texts(community.id, view, since=now - CANCELLED_KEPT)
+    zones = {zone for row in rows for zone in row.zones.split()}
+    body = calendar(community.name, (row.text for row in rows), zones)
+    return _keep(uow, COMMUNITY, community.id, view, body, now)
+
+
+def personal_feed(uow: UnitOfWork, member: Member, base_url: str) -> Feed:
+    """The events a member said yes to, across communities: a one-off event as itself, each date
+    of a series as an event of its own (they answer per date). Once-confirmed answers that
+    changed stay a while as cancelled, so calendars drop them."""
+    now = datetime.now(UTC)
+    kept = _fresh(uow, MEMBER, member.id, PERSONAL, now)
+    if kept is not None:
+        return kept
+    answers = uow.answers_of(member.email, since=now - CANCELLED_KEPT)
+    events = {event.id: event for event in uow.events_by_ids(sorted({a.event_id for a in answers}))}
+    texts, zones = [], set()
+    for answer in answers:
+        event = events.get(answer.event_id)
+        if event is None or event.is_surprise_for(member.email):
+            continue
+        occurrence = datetime.fromisoformat(answer.occurrence) if answer.occurrence else None
+        going = answer.status == "confirmed"
+        texts.append(
+            vevent(event, base_url, members=True, occurrence=occurrence, cancelled=not going)
+        )
+        zones.add(event.timezone)
+    body = calendar(f"{member.name}: my Hearth events", texts, zones)
+    return _keep(uow, MEMBER, member.id, PERSONAL, body, now)
+
+
+def _fresh(uow: UnitOfWork, scope: str, owner_id: str, view: str, now: datetime) -> Feed | None:
+    row = uow.feed(scope, owner_id, view)
+    if row is None or row.stale or row.built_at < now - REBUILD_AFTER:
+        return None
+    return Feed(bytes(row.body), row.etag, row.last_modified)
+
+
+def _keep(
+    uow: UnitOfWork, scope: str, owner_id: str, view: str, body: bytes, now: datetime
+) -> Feed:
+    """Store a freshly built feed; unchanged bytes keep their Last-Modified."""
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    previous = uow.feed(scope, owner_id, view)
+    last_modified = previous.last_modified if previous and previous.etag == etag else now
+    uow.save_feed(
+        {
+            "scope": scope,
+            "owner_id": owner_id,
+            "view": view,
+            "body": body,
+            "etag": etag,
+            "last_modified": last_modified.replace(microsecond=0),
+            "built_at": now,
+            "stale": False,
+        }
+    )
+    return Feed(body, etag, last_modified.replace(microsecond=0))
+
+
+# --- Addresses -------------------------------------------------------------------------------
+
+
+def personal_feed_path(secret_key: str, member_id: str, generation: int) -> str:
+    return f"/feeds/{token_for(secret_key, PERSONAL_FEED, f'{member_id}.{generation}')}.ics"
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def _calendar_response(feed: Feed, filename: str, private: bool) -> Response:
+    response = Response(feed.body, mimetype="text/calendar")
+    response.content_type = "text/calendar; charset=utf-8"
+    response.set_etag(feed.etag)
+    response.last_modified = feed.last_modified
+    response.cache_control.max_age = 300
+    if private:
+        response.cache_control.private = True
+    else:
+        response.cache_control.public = True
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.make_conditional(request)
+    return response
+
+
+def _store():  # type: ignore[no-untyped-def]
+    return current_app.extensions["hearth.store"]
+
+
+@bp.get("/c/<slug>/feed.ics")
+def community_calendar(slug: str) -> Any:
+    """Members' view with the community's token; anyone's view of a public community without."""
+    token = request.args.get("token")
+    with _store().begin() as uow:
+        community = uow.community_by_slug(slug)
+        if community is None:
+            abort(404)
+        if token is not None:
+            if not _same(token, community.feed_token):
+                abort(404)
+            view = MEMBERS
+        elif community.visibility == "public":
+            view = PUBLIC
+        else:
+            abort(404)
+        feed = community_feed(uow, community, view)
+    return _calendar_response(feed, f"{community.slug}.ics", private=view == MEMBERS)
+
+
+@bp.get("/feeds/<token>.ics")
+def my_calendar_feed(token: str) -> Any:
+    value = value_of(current_app.config["SECRET_KEY"], PERSONAL_FEED, token)
+    if value is None or "." not in value:
+        abort(404)
+    member_id, generation = value.rsplit(".", 1)
+    with _store().begin() as uow:
+        if str(uow.feed_generation(member_id)) != generation:
+            abort(404)  # regenerated: the old address is dead
+        member = uow.member_by_id(member_id)
+        assert member is not None
+        feed = personal_feed(uow, member, current_app.config["HEARTH_BASE_URL"])
+    return _calendar_response(feed, "my-hearth-events.ics", private=True)
+
+
+@bp.get("/events/<event_id>/calendar.ics")
+@page_errors
+def event_download(event_id: str) -> Any:
+    """One event (a whole series) to add to a calendar, as the person asking may see it."""
+    ctx = request_context()
+    with _store().begin() as uow:
+        event, _, role = operations.event_for(uow, ctx, event_id)
+    body = calendar(
+        event.title,
+        [vevent(event, ctx.base_url, members=role is not None)],
+        [event.timezone],
+    )
+    stamp = (event.updated_at or datetime.now(UTC)).replace(microsecond=0)
+    feed = Feed(body, hashlib.sha256(body).hexdigest()[:32], stamp)
+    response = _calendar_response(feed, f"{_file_name(event)}.ics", private=True)
+    response.headers["Content-Disposition"] = f'attachment; filename="{_file_name(event)}.ics"'
+    return response
+
+
+@bp.get("/api/me/feed")
+def my_feed_urls() -> Any:
+    """The caller's personal feed address (API token or session)."""
+    member_id = current_member_id()
+    if member_id is None:
+        return problem(401, "Sign in first.", detail="send your API token, or sign in")
+    with _store().begin() as uow:
+        generation = uow.feed_generation(member_id)
+    path = personal_feed_path(current_app.config["SECRET_KEY"], member_id, int(generation or 0))
+    return jsonify(https_and_webcal(current_app.config["HEARTH_BASE_URL"], path))
+
+
+@bp.route("/me/calendar", methods=["GET", "POST"])
+@page_errors
+def my_calendar() -> Any:
+    """The member's personal feed address, and a button that replaces it."""
+    member_id = current_member_id()
+    if member_id is None:
+        return redirect(url_for("auth.sign_in", next=request.path))
+    with _store().begin() as uow:
+        if request.method == "POST":
+            generation = uow.next_feed_generation(member_id)
+        else:
+            generation = uow.feed_generation(member_id)
+    if request.method == "POST":
+        return redirect(url_for(".my_calendar", renewed=1))
+    path = personal_feed_path(current_app.config["SECRET_KEY"], member_id, int(generation or 0))
+    return render_template(
+        "my_calendar.html",
+        urls=https_and_webcal(current_app.config["HEARTH_BASE_URL"], path),
+        renewed=bool(request.args.get("renewed")),
+    )
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _file_name(event: Event) -> str:
+    words = "".join(c if c.isalnum() else "-" for c in event.title.lower()).strip("-")
+    return "-".join(part for part in words.split("-") if part)[:60] or "event"
