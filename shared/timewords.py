@@ -12,7 +12,7 @@ def _zone_abbreviation(moment: datetime) -> str:
     return f"UTC{name}" if name[:1] in "+-" else name
 
 
-def _day(moment: datetime, long: bool, today: date) -> str:
+def _day(moment: date, long: bool, today: date) -> str:
     if long:
         return f"{moment:%A} {moment.day} {moment:%B} {moment.year}"
     text = f"{moment:%a} {moment.day} {moment:%b}"
@@ -39,3 +39,17 @@ def when(start: datetime, end: datetime | None = None, long: bool = False) -> st
     if start_zone == end_zone:
         return f"{first}, {start:%H:%M} {DASH} {last}, {end:%H:%M} {start_zone}"
     return f"{first}, {start:%H:%M} {start_zone} {DASH} {last}, {end:%H:%M} {end_zone}"
+
+
+def day_words(first: date, last: date, long: bool = False) -> str:
+    """Whole days in words, without times: "Sat 1 May (all day)", or for several "Sat 1 May -
+    Mon 3 May (all day)" (with an en dash)."""
+    today = date.today()
+    if first == last:
+        return f"{_day(first, long, today)} (all day)"
+    return f"{_day(first, long, today)} {DASH} {_day(last, long, today)} (all day)"
+
+
+def date_words(day: date, long: bool = False) -> str:
+    """A day in words, like "Sat 1 May" (with the year if not this year's)."""
+    return _day(day, long, date.today())

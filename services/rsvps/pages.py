@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -23,7 +23,7 @@ from services.rsvps.schemas import RSVP_INPUT
 from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, WAITLISTED, Rsvp
 from shared.inputs import messages_by_field, phone_e164
 from shared.links import rsvp_id_of
-from shared.timewords import when
+from shared.timewords import day_words, when
 
 bp = Blueprint("rsvps_pages", __name__, url_prefix="/rsvps")
 
@@ -219,7 +219,7 @@ def _manage_page(
         event=event,
         rsvp=rsvp,
         when=_date_words(event, rsvp.occurrence or event.local_start),
-        starts_at=(rsvp.occurrence or event.local_start).replace(tzinfo=event.series.tz),
+        starts_at=event.local_start_of(rsvp.occurrence).replace(tzinfo=event.series.tz),
         status=_status_words(rsvp, current.waitlist_position),
         form=form,
         errors=errors,
@@ -233,11 +233,15 @@ def _occurrence_value(occurrence: datetime | None) -> str:
 
 
 def _date_words(event: Event, occurrence: datetime | None) -> str:
-    """One date of the event in words, in the event's zone; the whole series' first date if
-    `occurrence` is None for a series."""
-    local = occurrence or event.local_start
+    """When one date of the event takes place (where it was moved to, if it was), in words in
+    the event's zone; the first date if `occurrence` is None."""
+    start = event.local_start_of(occurrence)
+    moved = event.moved_occurrences.get(occurrence) if occurrence else None
+    end = moved[1] if moved else start + event.series.duration
+    if event.all_day:
+        return day_words(start.date(), (end - timedelta(days=1)).date())
     tz = event.series.tz
-    return when(local.replace(tzinfo=tz), (local + event.series.duration).replace(tzinfo=tz))
+    return when(start.replace(tzinfo=tz), end.replace(tzinfo=tz))
 
 
 def _status_words(rsvp: Rsvp, position: int | None) -> str:

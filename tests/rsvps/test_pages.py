@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from services.rsvps import store as rsvps_store
 from shared.links import manage_rsvp_url
+from shared.timewords import DASH
 
 LUNCH = {
     "kind": "peer_lunch",
@@ -212,3 +213,27 @@ def test_only_organizers_find_the_attendee_list_from_the_event_page(
     assert link not in sam.get(f"/events/{lunch['id']}").text
     sign_in(client, "dana@example.org")
     assert link in client.get(f"/events/{lunch['id']}").text
+
+
+def test_a_moved_date_and_a_whole_day_are_shown_as_they_take_place(
+    client, stack, schedule, organizer
+):
+    series = schedule(rrule="FREQ=WEEKLY;COUNT=3", capacity=5)
+    moved = client.patch(
+        f"/api/events/{series['id']}/occurrences/2026-12-10T12:00",
+        json={"starts_at": "2026-12-11T15:00", "ends_at": "2026-12-11T16:00"},
+        headers=organizer,
+    )
+    assert moved.status_code == 200, moved.text
+    stack.flush()
+    form = text(client.get(f"/rsvps/events/{series['id']}/answer"))
+    assert f"Fri 11 Dec, 15:00{DASH}16:00 EST" in form  # offered at its new time ...
+    answered = answer(client, series, "ana", occurrence="2026-12-10T12:00")  # ... by its id
+    assert f"Fri 11 Dec, 15:00{DASH}16:00 EST" in text(client.get(answered.headers["Location"]))
+
+    party = schedule(
+        kind="celebration", all_day=True, starts_at="2026-12-05", ends_at="2026-12-06",
+        guest_limit=0, capacity=None,
+    )  # fmt: skip
+    answered = answer(client, party, "ben")
+    assert f"Sat 5 Dec {DASH} Sun 6 Dec (all day)" in text(client.get(answered.headers["Location"]))

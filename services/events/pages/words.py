@@ -4,10 +4,10 @@ shared.timewords)."""
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from services.events.model import Event, Occurrence
-from shared.timewords import DASH, when
+from shared.timewords import date_words, day_words, when
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAY_NAMES = dict(zip(WEEKDAY_CODES, calendar.day_name, strict=True))
@@ -74,21 +74,6 @@ def going_words(counts: dict[str, int] | None) -> str:
     return " · ".join(parts)
 
 
-def _day(day: date, long: bool) -> str:
-    if long:
-        return f"{day:%A} {day.day} {day:%B} {day.year}"
-    text = f"{day:%a} {day.day} {day:%b}"
-    return text if day.year == datetime.now(UTC).year else f"{text} {day.year}"
-
-
-def day_words(first: date, last: date, long: bool = False) -> str:
-    """Whole days in words, without times: "Sat 1 May (all day)", or for several "Sat 1 May -
-    Mon 3 May (all day)" (with an en dash)."""
-    if first == last:
-        return f"{_day(first, long)} (all day)"
-    return f"{_day(first, long)} {DASH} {_day(last, long)} (all day)"
-
-
 def event_words(event: Event, long: bool = False) -> str:
     """When the event (the first date of a series) takes place, in its zone."""
     if event.all_day:
@@ -112,5 +97,5 @@ def moved_from_words(event: Event, occurrence: Occurrence) -> str | None:
         return None
     original = occurrence.original_start
     if event.all_day:
-        return _day(original.date(), long=False)
+        return date_words(original.date())
     return when(original.replace(tzinfo=event.tz))
