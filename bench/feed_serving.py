@@ -222,7 +222,7 @@ def stored_count(stack: Stack, table: str, community_id: str) -> int:
 def feed_is_stale(stack: Stack, community_id: str) -> bool:
     events = stack.services["events"]
     with Store(events.engine, events.outbox).begin() as uow:
-        row = uow.feed("community", community_id, "members")
+        row = uow.feed_state("community", community_id, "members")
     return row is not None and bool(row.stale)
 
 

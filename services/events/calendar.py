@@ -199,14 +199,14 @@ def _stamp(changed: Event | Override) -> datetime:
     return moment.astimezone(UTC)
 
 
-def calendar(name: str, texts: Iterable[str], zones: Iterable[str]) -> bytes:
-    """A whole iCalendar object: the header, a VTIMEZONE for each zone, then the texts."""
-    body = "".join(texts)
+def calendar(name: str, texts: Iterable[bytes], zones: Iterable[str]) -> bytes:
+    """A whole iCalendar object: the header, a VTIMEZONE for each zone, then the texts (UTF-8
+    calendar texts as `vevent` makes them)."""
     return b"".join(
         [
             _header(name),
             *(_zone(zone) for zone in sorted(set(zones))),
-            body.encode(),
+            *texts,
             b"END:VCALENDAR\r\n",
         ]
     )

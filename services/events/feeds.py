@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,25 +85,105 @@ class Feed:
     last_modified: datetime
 
 
-def community_feed(uow: UnitOfWork, community: Community, view: str) -> Feed:
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: bytes
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A feed as one server process holds it: its bytes, and the events' texts they were put
+    together from, so the next assembly after a change reads only the texts rendered since
+    `watermark`. `read_all_at`: when every text was last read (they are, every REBUILD_AFTER)."""
+
+    feed: Feed
+    pieces: dict[str, Piece] = field(default_factory=dict)
+    watermark: datetime = NEVER
+    read_all_at: datetime = NEVER
+
+    @property
+    def size(self) -> int:
+        return 2 * len(self.feed.body)
+
+
+class FeedCache:
+    """The feeds a server process assembled, least recently used dropped first beyond
+    `max_bytes`. The database says which bytes are current (their ETag); this holds them."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._held: OrderedDict[tuple[str, str, str], Assembly] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Assembly | None:
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                self._held.move_to_end(key)
+            return held
+
+    def put(self, key: tuple[str, str, str], assembly: Assembly) -> None:
+        with self._lock:
+            self._held[key] = assembly
+            self._held.move_to_end(key)
+            total = sum(held.size for held in self._held.values())
+            while total > self.max_bytes and len(self._held) > 1:
+                _, dropped = self._held.popitem(last=False)
+                total -= dropped.size
+
+
+# Texts rendered this long before the newest one read are read again at the next assembly: a
+# render that committed late (it began before, ended after) is not missed.
+SETTLE = timedelta(minutes=2)
+LISTED_IN = {PUBLIC: ("public",), MEMBERS: ("public", "members")}
+
+
+def community_feed(uow: UnitOfWork, cache: FeedCache, community: Community, view: str) -> Feed:
     now = datetime.now(UTC)
-    kept = _fresh(uow, COMMUNITY, community.id, view, now)
-    if kept is not None:
-        return kept
-    rows = uow.calendar_texts(community.id, view, since=now - CANCELLED_KEPT)
-    zones = {zone for row in rows for zone in row.zones.split()}
-    body = calendar(community.name, (row.text for row in rows), zones)
-    return _keep(uow, COMMUNITY, community.id, view, body, now)
+    key = (COMMUNITY, community.id, view)
+    state = uow.feed_state(*key)
+    held = cache.get(key)
+    if held is not None and _current(state, held, now):
+        return held.feed
+    if held is None or held.read_all_at < now - REBUILD_AFTER:
+        rows = uow.calendar_entries_of(community.id, view)
+        pieces: dict[str, Piece] = {}
+        watermark, read_all_at = NEVER, now
+    else:
+        # Since the last assembly: the texts rendered again; each says whether it is still in.
+        rows = uow.calendar_entries_of(community.id, view, held.watermark - SETTLE)
+        pieces = dict(held.pieces)
+        watermark, read_all_at = held.watermark, held.read_all_at
+    since = now - CANCELLED_KEPT
+    for row in rows:
+        watermark = max(watermark, row.rendered_at)
+        listed = row.listed in LISTED_IN[view] and row.text is not None
+        if listed and (row.cancelled_at is None or row.cancelled_at >= since):
+            pieces[row.event_id] = Piece(row.text.encode(), tuple(row.zones.split()))
+        else:
+            pieces.pop(row.event_id, None)
+    ordered = [pieces[event_id] for event_id in sorted(pieces)]
+    zones = {zone for piece in ordered for zone in piece.zones}
+    body = calendar(community.name, (piece.text for piece in ordered), zones)
+    feed = _validated(uow, key, state, body, now)
+    cache.put(key, Assembly(feed, pieces, watermark, read_all_at))
+    return feed
 
 
-def personal_feed(uow: UnitOfWork, member: Member, base_url: str) -> Feed:
+def personal_feed(uow: UnitOfWork, cache: FeedCache, member: Member, base_url: str) -> Feed:
     """The events a member said yes to, across communities: a one-off event as itself, each date
     of a series as an event of its own (they answer per date). Once-confirmed answers that
-    changed stay a while as cancelled, so calendars drop them."""
+    changed stay a while as cancelled, so calendars drop them. Small: put together whole."""
     now = datetime.now(UTC)
-    kept = _fresh(uow, MEMBER, member.id, PERSONAL, now)
-    if kept is not None:
-        return kept
+    key = (MEMBER, member.id, PERSONAL)
+    state = uow.feed_state(*key)
+    held = cache.get(key)
+    if held is not None and _current(state, held, now):
+        return held.feed
     answers = uow.answers_of(member.email, since=now - CANCELLED_KEPT)
     events = {event.id: event for event in uow.events_by_ids(sorted({a.event_id for a in answers}))}
     texts, zones = [], set()
@@ -112,40 +194,49 @@ def personal_feed(uow: UnitOfWork, member: Member, base_url: str) -> Feed:
         occurrence = datetime.fromisoformat(answer.occurrence) if answer.occurrence else None
         going = answer.status == "confirmed"
         texts.append(
-            vevent(event, base_url, members=True, occurrence=occurrence, cancelled=not going)
+            vevent(
+                event, base_url, members=True, occurrence=occurrence, cancelled=not going
+            ).encode()
         )
-        zones.add(event.timezone)
+        if not event.all_day:
+            zones.add(event.timezone)
     body = calendar(f"{member.name}: my Hearth events", texts, zones)
-    return _keep(uow, MEMBER, member.id, PERSONAL, body, now)
+    feed = _validated(uow, key, state, body, now)
+    cache.put(key, Assembly(feed))
+    return feed
 
 
-def _fresh(uow: UnitOfWork, scope: str, owner_id: str, view: str, now: datetime) -> Feed | None:
-    row = uow.feed(scope, owner_id, view)
-    if row is None or row.stale or row.built_at < now - REBUILD_AFTER:
-        return None
-    return Feed(bytes(row.body), row.etag, row.last_modified)
+def _current(state: Any, held: Assembly, now: datetime) -> bool:
+    """Whether the bytes this process holds are the feed's current ones."""
+    return (
+        state is not None
+        and not state.stale
+        and state.built_at >= now - REBUILD_AFTER
+        and state.etag == held.feed.etag
+    )
 
 
-def _keep(
-    uow: UnitOfWork, scope: str, owner_id: str, view: str, body: bytes, now: datetime
+def _validated(
+    uow: UnitOfWork, key: tuple[str, str, str], state: Any, body: bytes, now: datetime
 ) -> Feed:
-    """Store a freshly built feed; unchanged bytes keep their Last-Modified."""
+    """The validators of freshly assembled bytes, kept for every process: bytes that came out
+    the same as before keep their Last-Modified."""
     etag = hashlib.sha256(body).hexdigest()[:32]
-    previous = uow.feed(scope, owner_id, view)
-    last_modified = previous.last_modified if previous and previous.etag == etag else now
+    changed = state is None or state.etag != etag
+    last_modified = (now if changed else state.last_modified).replace(microsecond=0)
+    scope, owner_id, view = key
     uow.save_feed(
         {
             "scope": scope,
             "owner_id": owner_id,
             "view": view,
-            "body": body,
             "etag": etag,
-            "last_modified": last_modified.replace(microsecond=0),
+            "last_modified": last_modified,
             "built_at": now,
             "stale": False,
         }
     )
-    return Feed(body, etag, last_modified.replace(microsecond=0))
+    return Feed(body, etag, last_modified)
 
 
 # --- Addresses -------------------------------------------------------------------------------
@@ -177,6 +268,10 @@ def _store():  # type: ignore[no-untyped-def]
     return current_app.extensions["hearth.store"]
 
 
+def _cache() -> FeedCache:
+    return current_app.extensions.setdefault("hearth.feeds", FeedCache())  # type: ignore[no-any-return]
+
+
 @bp.get("/c/<slug>/feed.ics")
 def community_calendar(slug: str) -> Any:
     """Members' view with the community's token; anyone's view of a public community without."""
@@ -193,7 +288,7 @@ def community_calendar(slug: str) -> Any:
             view = PUBLIC
         else:
             abort(404)
-        feed = community_feed(uow, community, view)
+        feed = community_feed(uow, _cache(), community, view)
     return _calendar_response(feed, f"{community.slug}.ics", private=view == MEMBERS)
 
 
@@ -208,7 +303,7 @@ def my_calendar_feed(token: str) -> Any:
             abort(404)  # regenerated: the old address is dead
         member = uow.member_by_id(member_id)
         assert member is not None
-        feed = personal_feed(uow, member, current_app.config["HEARTH_BASE_URL"])
+        feed = personal_feed(uow, _cache(), member, current_app.config["HEARTH_BASE_URL"])
     return _calendar_response(feed, "my-hearth-events.ics", private=True)
 
 
@@ -221,7 +316,7 @@ def event_download(event_id: str) -> Any:
         event, _, role = operations.event_for(uow, ctx, event_id)
     body = calendar(
         event.title,
-        [vevent(event, ctx.base_url, members=role is not None)],
+        [vevent(event, ctx.base_url, members=role is not None).encode()],
         [event.timezone],
     )
     stamp = (event.updated_at or datetime.now(UTC)).replace(microsecond=0)

@@ -160,14 +160,14 @@ calendar_entries = sa.Table(
     sa.Column("rendered_at", UTCDateTime, nullable=False),
 )
 
-# Assembled feeds with their validators; `stale` once something in them changed.
+# Each feed's validators, shared by every server process (which keep the bytes themselves):
+# the ETag of its bytes, since when they are so, and `stale` once something in them changed.
 feeds = sa.Table(
     "feeds",
     meta,
     sa.Column("scope", sa.String(10), primary_key=True),  # "community" or "member"
     sa.Column("owner_id", sa.String(36), primary_key=True),
     sa.Column("view", sa.String(10), primary_key=True),  # "public", "members" or "personal"
-    sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
     sa.Column("built_at", UTCDateTime, nullable=False),
@@ -547,25 +547,26 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             .values(stale=True)
         )
 
-    def calendar_texts(self, community_id: str, view: str, since: datetime) -> Any:
-        """The texts and zones of the events in a community feed's `view`, leaving out those
-        cancelled before `since`."""
+    def calendar_entries_of(
+        self, community_id: str, view: str, rendered_after: datetime | None = None
+    ) -> Any:
+        """The community's calendar entries (all, or those rendered after `rendered_after`),
+        with the text for `view` and what decides whether the view lists them."""
         text = calendar_entries.c.public_text if view == "public" else calendar_entries.c.text
-        listed = ["public"] if view == "public" else ["public", "members"]
-        return self.conn.execute(
-            sa.select(text.label("text"), calendar_entries.c.zones)
-            .where(
-                calendar_entries.c.community_id == community_id,
-                calendar_entries.c.listed.in_(listed),
-                sa.or_(
-                    calendar_entries.c.cancelled_at.is_(None),
-                    calendar_entries.c.cancelled_at >= since,
-                ),
-            )
-            .order_by(calendar_entries.c.event_id)
-        ).all()
+        query = sa.select(
+            calendar_entries.c.event_id,
+            calendar_entries.c.rendered_at,
+            calendar_entries.c.listed,
+            calendar_entries.c.cancelled_at,
+            calendar_entries.c.zones,
+            text.label("text"),
+        ).where(calendar_entries.c.community_id == community_id)
+        if rendered_after is not None:
+            query = query.where(calendar_entries.c.rendered_at > rendered_after)
+        return self.conn.execute(query).all()
 
-    def feed(self, scope: str, owner_id: str, view: str) -> Any:
+    def feed_state(self, scope: str, owner_id: str, view: str) -> Any:
+        """A feed's validators and freshness (its bytes are kept by each server process)."""
         return self.conn.execute(
             sa.select(feeds).where(
                 feeds.c.scope == scope, feeds.c.owner_id == owner_id, feeds.c.view == view

@@ -264,3 +264,45 @@ def test_a_moved_date_is_an_override_no_older_than_its_series(
     assert override["RECURRENCE-ID"].dt.isoformat() == "2027-01-21T12:00:00-05:00"
     assert override["DTSTART"].dt.isoformat() == "2027-01-22T15:00:00-05:00"
     assert int(override["SEQUENCE"]) >= int(master["SEQUENCE"]) > series["sequence"]
+
+
+def test_every_server_process_serves_the_same_validators(
+    client, organizer, community, schedule, config
+):
+    """Each process keeps the bytes it assembled; the ETag and Last-Modified are shared."""
+    from hearth.stack import Stack
+    from shared.testing import Browser
+
+    schedule()
+    path = feed_path(client, organizer, community)
+    first = client.get(path)
+    other = Stack(config)
+    try:
+        again = Browser(other.wsgi()).get(path)
+    finally:
+        other.stop()
+    assert again.data == first.data
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
+
+
+def test_an_assembled_feed_takes_in_new_events_and_lets_go_of_hidden_ones(
+    client, organizer, community, schedule, stack
+):
+    lunch = schedule()
+    party = schedule(kind="celebration", title="Maya's licensure", location=None,
+                     online_url=None, capacity=None)  # fmt: skip
+    path = feed_path(client, organizer, community)
+    assert sorted(vevents(read(client.get(path)))) == sorted(
+        [f"{lunch['id']}@hearth", f"{party['id']}@hearth"]
+    )
+    surprise = client.patch(
+        f"/api/events/{party['id']}",
+        json={"surprise": True, "honoree_email": "maya@example.org"},
+        headers=organizer,
+    )
+    assert surprise.status_code == 200, surprise.text
+    walk = schedule(title="Walk in the park")
+    assert sorted(vevents(read(client.get(path)))) == sorted(
+        [f"{lunch['id']}@hearth", f"{walk['id']}@hearth"]
+    )

@@ -41,7 +41,6 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=10), nullable=False),
         sa.Column("owner_id", sa.String(length=36), nullable=False),
         sa.Column("view", sa.String(length=10), nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("etag", sa.String(length=64), nullable=False),
         sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
