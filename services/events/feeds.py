@@ -90,6 +90,7 @@ NEVER = datetime.min.replace(tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Piece:
+    rendered_at: datetime
     text: bytes
     zones: tuple[str, ...]
 
@@ -136,9 +137,10 @@ class FeedCache:
                 total -= dropped.size
 
 
-# Texts rendered this long before the newest one read are read again at the next assembly: a
-# render that committed late (it began before, ended after) is not missed.
-SETTLE = timedelta(minutes=2)
+# Entries rendered this long before the newest one seen are looked at again at the next
+# assembly: a render that committed late (it began before, ended after) is not missed. Only
+# those whose text changed are read.
+SETTLE = timedelta(seconds=30)
 LISTED_IN = {PUBLIC: ("public",), MEMBERS: ("public", "members")}
 
 
@@ -150,22 +152,27 @@ def community_feed(uow: UnitOfWork, cache: FeedCache, community: Community, view
     if held is not None and _current(state, held, now):
         return held.feed
     if held is None or held.read_all_at < now - REBUILD_AFTER:
-        rows = uow.calendar_entries_of(community.id, view)
+        versions = uow.calendar_versions(community.id)
         pieces: dict[str, Piece] = {}
         watermark, read_all_at = NEVER, now
     else:
-        # Since the last assembly: the texts rendered again; each says whether it is still in.
-        rows = uow.calendar_entries_of(community.id, view, held.watermark - SETTLE)
+        # Since the last assembly: the entries rendered again; each says whether it is still in.
+        versions = uow.calendar_versions(community.id, held.watermark - SETTLE)
         pieces = dict(held.pieces)
         watermark, read_all_at = held.watermark, held.read_all_at
     since = now - CANCELLED_KEPT
-    for row in rows:
-        watermark = max(watermark, row.rendered_at)
-        listed = row.listed in LISTED_IN[view] and row.text is not None
-        if listed and (row.cancelled_at is None or row.cancelled_at >= since):
-            pieces[row.event_id] = Piece(row.text.encode(), tuple(row.zones.split()))
+    wanted = {}
+    for version in versions:
+        watermark = max(watermark, version.rendered_at)
+        listed = version.listed in LISTED_IN[view]
+        if listed and (version.cancelled_at is None or version.cancelled_at >= since):
+            piece = pieces.get(version.event_id)
+            if piece is None or piece.rendered_at != version.rendered_at:
+                wanted[version.event_id] = tuple(version.zones.split())
         else:
-            pieces.pop(row.event_id, None)
+            pieces.pop(version.event_id, None)
+    for row in uow.calendar_texts(list(wanted), view):
+        pieces[row.event_id] = Piece(row.rendered_at, row.text.encode(), wanted[row.event_id])
     ordered = [pieces[event_id] for event_id in sorted(pieces)]
     zones = {zone for piece in ordered for zone in piece.zones}
     body = calendar(community.name, (piece.text for piece in ordered), zones)

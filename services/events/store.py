@@ -547,23 +547,33 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             .values(stale=True)
         )
 
-    def calendar_entries_of(
-        self, community_id: str, view: str, rendered_after: datetime | None = None
-    ) -> Any:
-        """The community's calendar entries (all, or those rendered after `rendered_after`),
-        with the text for `view` and what decides whether the view lists them."""
-        text = calendar_entries.c.public_text if view == "public" else calendar_entries.c.text
+    def calendar_versions(self, community_id: str, rendered_after: datetime | None = None) -> Any:
+        """The community's calendar entries (all, or those rendered after `rendered_after`)
+        without their texts: when each was rendered, and what decides which feeds list it."""
         query = sa.select(
             calendar_entries.c.event_id,
             calendar_entries.c.rendered_at,
             calendar_entries.c.listed,
             calendar_entries.c.cancelled_at,
             calendar_entries.c.zones,
-            text.label("text"),
         ).where(calendar_entries.c.community_id == community_id)
         if rendered_after is not None:
             query = query.where(calendar_entries.c.rendered_at > rendered_after)
         return self.conn.execute(query).all()
+
+    def calendar_texts(self, event_ids: list[str], view: str) -> Any:
+        """These events' texts for `view`, with when each was rendered."""
+        text = calendar_entries.c.public_text if view == "public" else calendar_entries.c.text
+        rows: list[Any] = []
+        for chunk in range(0, len(event_ids), 1000):
+            rows += self.conn.execute(
+                sa.select(
+                    calendar_entries.c.event_id,
+                    calendar_entries.c.rendered_at,
+                    text.label("text"),
+                ).where(calendar_entries.c.event_id.in_(event_ids[chunk : chunk + 1000]))
+            ).all()
+        return rows
 
     def feed_state(self, scope: str, owner_id: str, view: str) -> Any:
         """A feed's validators and freshness (its bytes are kept by each server process)."""
