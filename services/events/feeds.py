@@ -1,8 +1,10 @@
 """Calendar feeds: each community's, each member's "my events", and one event's .ics download.
 
-A feed is assembled from the events' stored calendar texts (services.events.calendar) and kept
-with its ETag and Last-Modified until something in it changes. Calendar apps poll feeds for
-years; most polls are answered with a 304 or the stored bytes, without touching any event.
+A feed is put together from the events' stored calendar texts (services.events.calendar). Each
+server process keeps the bytes it put together; the database keeps the feed's ETag and
+Last-Modified and whether something in it changed since. Calendar apps poll feeds for years:
+most polls are answered with a 304 or the kept bytes after one small query, and after a change
+only the texts rendered since are read.
 
 Addresses are capabilities: a private community's feed needs its token in the URL; a personal
 feed's address signs the member's id with a generation number that the member can raise, which
