@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import shared.outbox
 from services.notifications.model import Community, Member
 from shared.db import UTCDateTime, metadata, record_if_newer
-from shared.outbox import inbox_table, outbox_table
+from shared.outbox import BigId, inbox_table, outbox_table
 
 meta = metadata()
 
@@ -46,6 +46,42 @@ memberships = sa.Table(
     sa.Column("member_id", sa.ForeignKey("members.id"), primary_key=True, index=True),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The ledger of every message this service sends, one row per (what, which version, who,
+# channel): the unique key is what makes a redelivered message or a second replica harmless. A row
+# holds enough to compose the message (`kind` and `context`), not the message: a sign-in mail's
+# link is a usable secret, and the database must never hold one.
+deliveries = sa.Table(
+    "deliveries",
+    meta,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("context", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_deliveries_due", "channel", "state", "due_at"),
+)
+
+# What would have gone out, when no SMTP server (or SMS API) is configured in `hearth dev`.
+dev_mailbox = sa.Table(
+    "dev_mailbox",
+    meta,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("delivery_key", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(10), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("stored_at", UTCDateTime, nullable=False),
 )
 
 outbox = outbox_table(meta)
