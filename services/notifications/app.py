@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notifications import handlers, store
+from services.notifications import handlers, inbound, store
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -42,7 +42,7 @@ def service(config: Config) -> Service:
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     parts = parts or service(config)
-    app, _ = service_app(
+    app, csrf = service_app(
         __name__,
         parts=parts,
         prefix=PREFIX,
@@ -52,4 +52,7 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
         # Only the operations endpoints so far; the notifications API arrives with its features.
         openapi=lambda: document("Hearth notifications service", PREFIX, [], {}),
     )
+    sms_inbound = inbound.blueprint(config.sms_auth_token, config.base_url)
+    app.register_blueprint(sms_inbound)
+    csrf.exempt(sms_inbound)  # the provider posts forms without our token; its signature is checked
     return app

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.notifications.model import Community, Member
-from shared.db import UTCDateTime, metadata, record_if_newer
+from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
 
 meta = metadata()
@@ -156,3 +156,43 @@ class Store(shared.outbox.Store[UnitOfWork]):
     """Opens units of work on the notifications database."""
 
     unit_of_work = UnitOfWork
+
+
+# --- Texting consent: may this phone number be texted? -------------------------------------
+# One row per E.164 number (not per member: consent belongs to whoever holds the phone, and STOP
+# arrives from a number). `source` says what changed it last, e.g. "text: STOP", "provider: 21610".
+OPTED_IN, OPTED_OUT, INVALID = "opted_in", "opted_out", "invalid"
+
+sms_consents = sa.Table(
+    "sms_consents",
+    meta,
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+)
+
+
+def sms_state(uow: UnitOfWork, phone: str) -> str | None:
+    """OPTED_IN, OPTED_OUT or INVALID, or None if the number never said either way."""
+    return uow.conn.execute(  # type: ignore[no-any-return]
+        sa.select(sms_consents.c.state).where(sms_consents.c.phone == phone)
+    ).scalar()
+
+
+def may_text(uow: UnitOfWork, phone: str) -> bool:
+    """Only numbers that opted in, and since have neither opted out nor proved undeliverable."""
+    return sms_state(uow, phone) == OPTED_IN
+
+
+def record_sms_state(uow: UnitOfWork, phone: str, state: str, source: str, now: datetime) -> None:
+    """The number's consent as of `now`; the newest change wins, whatever its source."""
+    row = insert(uow.conn, sms_consents).values(
+        phone=phone, state=state, changed_at=now, source=source[:200]
+    )
+    uow.conn.execute(
+        row.on_conflict_do_update(
+            index_elements=[sms_consents.c.phone],
+            set_={"state": row.excluded.state, "changed_at": now, "source": row.excluded.source},
+        )
+    )
