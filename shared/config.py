@@ -32,6 +32,8 @@ class Config:
     sms_from: str | None = None
     dev_token: str | None = None
     demo: bool = False
+    # Set by `hearth dev` only: developer conveniences such as the dev mailbox, never in production.
+    dev: bool = False
     # Names of the exchange and queues; only tests change them, to keep runs apart.
     exchange: str = "hearth"
     queue_prefix: str = ""
@@ -96,6 +98,7 @@ class Config:
             sms_from=env.get("SMS_FROM") or None,
             dev_token=env.get("HEARTH_DEV_TOKEN") or None,
             demo=env.get("HEARTH_DEMO", "1" if dev else "0") not in ("0", "", "false", "no"),
+            dev=dev,
         )
 
 

@@ -1,4 +1,5 @@
-"""What a service runs besides its web app: the outbox relay and its consumers, with the inbox."""
+"""What a service runs besides its web app: the outbox relay, its consumers with the inbox, and
+its repeating tasks (such as sending what is due)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ MessageHandler = Callable[[Any, Envelope], None]
 
 
 @dataclass
+class Task:
+    """Work a worker repeats: `run` does what is due now and says how much it did. Setting
+    `wake` runs it at once instead of at the next poll."""
+
+    name: str
+    run: Callable[[], int]
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Service:
     """The parts of one service that its web app, its worker and `hearth dev` share."""
 
@@ -32,6 +43,7 @@ class Service:
     outbox: Outbox
     migrations: Path
     subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
 
 
 def transactional(
@@ -63,7 +75,8 @@ def transactional(
 
 
 def flush(services: Iterable[Service], bus: Bus, rounds: int = 50) -> int:
-    """Publish every outbox and handle every queued message until nothing moves (tests, demo)."""
+    """Publish every outbox, handle every queued message and run every task until nothing moves
+    (tests, demo)."""
     services = list(services)
     publishers = {service.name: bus.publisher() for service in services}
     moved_total = 0
@@ -76,6 +89,8 @@ def flush(services: Iterable[Service], bus: Bus, rounds: int = 50) -> int:
                 ).publish_all()
                 for subscription in service.subscriptions:
                     moved += drain(bus, subscription, publishers[service.name])
+                for task in service.tasks:
+                    moved += task.run()
             moved_total += moved
             if not moved:
                 return moved_total
@@ -86,7 +101,7 @@ def flush(services: Iterable[Service], bus: Bus, rounds: int = 50) -> int:
 
 
 class Worker:
-    """Runs one service's outbox relay and consumers in background threads until stopped."""
+    """Runs one service's outbox relay, consumers and tasks in background threads until stopped."""
 
     def __init__(self, service: Service, bus: Bus, idle_poll: float = 0.5) -> None:
         self.service = service
@@ -106,12 +121,20 @@ class Worker:
             self._threads.append(
                 threading.Thread(target=self._consumer.run, name=f"{name}-consumer", daemon=True)
             )
+        for task in self.service.tasks:
+            self._threads.append(
+                threading.Thread(
+                    target=self._task_loop, args=(task,), name=f"{name}-{task.name}", daemon=True
+                )
+            )
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self.service.outbox.pending.set()
+        for task in self.service.tasks:
+            task.wake.set()
         if self._consumer is not None:
             self._consumer.stop()
         for thread in self._threads:
@@ -148,3 +171,21 @@ class Worker:
                 outbox.pending.clear()
         finally:
             publisher.close()
+
+    def _task_loop(self, task: Task) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                task.run()
+                backoff = 1.0
+            except Exception:
+                # What the task talks to (a mail server, the database) is away: nothing was
+                # recorded as done, so the next run tries the same work again.
+                log.exception(
+                    "%s %s failed; retrying in %.0fs", self.service.name, task.name, backoff
+                )
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            task.wake.wait(self.idle_poll)
+            task.wake.clear()

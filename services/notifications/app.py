@@ -3,22 +3,28 @@ parts."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from flask import Flask
 
-from services.notifications import handlers, inbound, store
+from services.notifications import handlers, inbound, pages, sending, store
+from services.notifications.mail import Mail
+from services.notifications.model import EMAIL
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
+from shared.envelope import Envelope
 from shared.openapi import document
 from shared.outbox import Outbox
-from shared.runtime import Service, transactional
+from shared.runtime import Service, Task, transactional
 from shared.web import service_app
 
 NAME = "notifications"
 PREFIX = "/notifications/"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
 
 
 def service(config: Config) -> Service:
@@ -28,16 +34,45 @@ def service(config: Config) -> Service:
     outbox = Outbox(store.outbox)
     notifications_store = store.Store(engine, outbox)
     topology = Topology(config.exchange, config.queue_prefix)
+    tasks: list[Task] = []
+    courier = email_courier(config)
+    if courier is not None:
+        mail_sender = sending.Sender(notifications_store, EMAIL, courier)
+        tasks.append(Task("email", mail_sender.send_all))
+    handle = transactional(
+        notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
+    )
+
+    def handle_and_wake(envelope: Envelope) -> None:
+        handle(envelope)
+        for task in tasks:  # committed: what the message queued may go out now
+            task.wake.set()
+
     events = Subscription(
         queue=topology.queue_name(NAME, "events"),
         bindings=tuple(handlers.HANDLERS),
-        handle=transactional(
-            notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
-        ),
+        handle=handle_and_wake,
     )
     return Service(
-        name=NAME, engine=engine, outbox=outbox, migrations=MIGRATIONS, subscriptions=[events]
+        name=NAME,
+        engine=engine,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+        subscriptions=[events],
+        tasks=tasks,
     )
+
+
+def email_courier(config: Config) -> sending.Courier | None:
+    """SMTP when SMTP_URL is set; the dev mailbox in `hearth dev` without it; otherwise nothing,
+    and mail waits in the ledger until SMTP_URL is given."""
+    mail = Mail(mail_from=config.mail_from, base_url=config.base_url, secret_key=config.secret_key)
+    if config.smtp_url:
+        return sending.Smtp(mail, config.smtp_url)
+    if config.dev:
+        return sending.DevMailbox(mail)
+    log.warning("SMTP_URL is not set: email is queued but not sent")
+    return None
 
 
 def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
@@ -52,6 +87,9 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
         # Only the operations endpoints so far; the notifications API arrives with its features.
         openapi=lambda: document("Hearth notifications service", PREFIX, [], {}),
     )
+    if config.dev:
+        # Shows every mail, sign-in links included: never part of a production app.
+        app.register_blueprint(pages.dev_mailbox(PREFIX, smtp_url=config.smtp_url))
     sms_inbound = inbound.blueprint(config.sms_auth_token, config.base_url)
     app.register_blueprint(sms_inbound)
     csrf.exempt(sms_inbound)  # the provider posts forms without our token; its signature is checked

@@ -1,5 +1,6 @@
 """Reactions of the notifications service to the events service's messages: its read model of
-communities and members, so it knows whom to write to, where, and in which time zone.
+communities and members, so it knows whom to write to, where, and in which time zone, and the
+deliveries the messages call for.
 
 The handlers read only the fields they need and ignore the rest. Messages about a member carry
 the community too, so a membership can be stored even if the community's own message is late.
@@ -8,9 +9,11 @@ the community too, so a membership can be stored even if the community's own mes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from services.notifications.model import Community, Member
+from services.notifications.mail import SIGN_IN
+from services.notifications.model import EMAIL, Community, Member, delivery_key
 from services.notifications.store import UnitOfWork
 from shared.envelope import Envelope
 
@@ -34,6 +37,27 @@ def record_contact_details(uow: UnitOfWork, envelope: Envelope) -> None:
     uow.record_member(member_from_state(envelope.payload["member"]), envelope.occurred_at)
 
 
+def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Queue the sign-in mail. Its key names the link, so a redelivery queues nothing new; the
+    row keeps the link's id, never the link (the sender signs it when it composes the mail)."""
+    payload = envelope.payload
+    member = payload["member"]
+    lifetime = datetime.fromisoformat(payload["expires_at"]) - envelope.occurred_at
+    uow.queue_delivery(
+        delivery_key(SIGN_IN, payload["link_id"], member["id"], EMAIL),
+        channel=EMAIL,
+        kind=SIGN_IN,
+        recipient=member["email"],
+        context={
+            "name": member["name"],
+            "email": member["email"],
+            "link_id": payload["link_id"],
+            "minutes": max(1, round(lifetime.total_seconds() / 60)),
+        },
+        now=datetime.now(UTC),
+    )
+
+
 def community_from_state(state: Mapping[str, Any]) -> Community:
     return Community(
         id=state["id"], slug=state["slug"], name=state["name"], timezone=state["timezone"]
@@ -50,4 +74,5 @@ HANDLERS = {
     "events.community_created": record_community,
     "events.member_added": record_member,
     "events.member_updated": record_contact_details,
+    "events.sign_in_requested": mail_sign_in_link,
 }

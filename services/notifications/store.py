@@ -1,15 +1,24 @@
-"""Persistence of the notifications service: its tables, queries and the unit of work with the
-outbox."""
+"""Persistence of the notifications service: its read model, the deliveries ledger, the dev
+mailbox, and the unit of work with the outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 import shared.outbox
-from services.notifications.model import Community, Member
+from services.notifications.model import (
+    QUEUED,
+    RETRYING,
+    SENT,
+    Community,
+    Delivery,
+    Member,
+    Outcome,
+)
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
 
@@ -150,6 +159,116 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         self, table: sa.Table, key: dict[str, Any], values: dict[str, Any], as_of: datetime
     ) -> bool:
         return record_if_newer(self.conn, table, key, values, as_of)
+
+    # Deliveries
+
+    def queue_delivery(
+        self,
+        key: str,
+        *,
+        channel: str,
+        kind: str,
+        recipient: str,
+        context: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Queue a delivery unless one with this key exists already; True if queued."""
+        values = {
+            "key": key,
+            "channel": channel,
+            "kind": kind,
+            "recipient": recipient,
+            "context": dict(context),
+            "state": QUEUED,
+            "attempts": 0,
+            "due_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = insert(self.conn, deliveries).values(values).on_conflict_do_nothing()
+        return self.conn.execute(statement.returning(deliveries.c.id)).first() is not None
+
+    def due_deliveries(self, channel: str, now: datetime, limit: int) -> list[Delivery]:
+        """Deliveries on `channel` waiting to be tried, oldest due first, locked for this
+        transaction; rows another sender holds are skipped (PostgreSQL), so replicas share."""
+        rows = self.conn.execute(
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.key,
+                deliveries.c.channel,
+                deliveries.c.kind,
+                deliveries.c.recipient,
+                deliveries.c.context,
+                deliveries.c.attempts,
+                deliveries.c.created_at,
+            )
+            .where(
+                deliveries.c.channel == channel,
+                deliveries.c.state.in_((QUEUED, RETRYING)),
+                deliveries.c.due_at <= now,
+            )
+            .order_by(deliveries.c.due_at, deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        return [Delivery(**row._mapping) for row in rows]
+
+    def record_attempt(self, delivery: Delivery, result: Outcome, now: datetime) -> None:
+        values: dict[str, Any] = {
+            "state": result.state,
+            "attempts": delivery.attempts + 1,
+            "last_error": result.error,
+            "updated_at": now,
+        }
+        if result.due_at is not None:
+            values["due_at"] = result.due_at
+        if result.state == SENT:
+            values["sent_at"] = now
+        self.conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(values))
+
+    def deliveries(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every delivery with its state, newest first (for operators and tests)."""
+        query = sa.select(deliveries).order_by(deliveries.c.id.desc())
+        if channel is not None:
+            query = query.where(deliveries.c.channel == channel)
+        return [dict(row._mapping) for row in self.conn.execute(query)]
+
+    # The dev mailbox
+
+    def store_in_mailbox(
+        self, delivery: Delivery, subject: str, content: str, now: datetime
+    ) -> None:
+        self.conn.execute(
+            dev_mailbox.insert().values(
+                delivery_key=delivery.key,
+                channel=delivery.channel,
+                recipient=delivery.recipient,
+                subject=subject[:500],
+                content=content,
+                stored_at=now,
+            )
+        )
+
+    def mailbox(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest messages in the dev mailbox, without their content."""
+        rows = self.conn.execute(
+            sa.select(
+                dev_mailbox.c.id,
+                dev_mailbox.c.channel,
+                dev_mailbox.c.recipient,
+                dev_mailbox.c.subject,
+                dev_mailbox.c.stored_at,
+            )
+            .order_by(dev_mailbox.c.id.desc())
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in rows]
+
+    def mailbox_message(self, message_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            sa.select(dev_mailbox).where(dev_mailbox.c.id == message_id)
+        ).first()
+        return dict(row._mapping) if row else None
 
 
 class Store(shared.outbox.Store[UnitOfWork]):

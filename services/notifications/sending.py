@@ -1,0 +1,180 @@
+"""Sending what is due: the sender takes due deliveries of one channel from the ledger, hands each
+to that channel's courier, and records the outcome (sent, retrying with backoff, failed).
+
+Due rows are locked for the sender's transaction (SKIP LOCKED on PostgreSQL), so several worker
+replicas share the work and never attempt one delivery at the same time. The outcome commits with
+the attempt; a worker that dies after the mail server accepted a message but before that commit
+sends that batch again, which is the one duplicate left and why the batch is small.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from services.notifications.mail import Mail
+from services.notifications.model import Delivery, TryLater, Undeliverable, outcome
+from services.notifications.store import Store, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Delivery], None]
+
+
+class Courier(Protocol):
+    """Delivers on one channel. `session` opens what the sends share (an SMTP connection) and
+    yields the function that sends one delivery, raising TryLater or Undeliverable; it raises
+    itself when the other end cannot be reached at all, which leaves the deliveries untouched."""
+
+    def session(self, uow: UnitOfWork) -> AbstractContextManager[Send]: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sender:
+    def __init__(
+        self,
+        store: Store,
+        channel: str,
+        courier: Courier,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        batch: int = 20,
+    ) -> None:
+        self.store = store
+        self.channel = channel
+        self.courier = courier
+        self.now = now
+        self.batch = batch
+
+    def send_due(self) -> int:
+        """Attempt one batch of due deliveries; how many were attempted."""
+        with self.store.begin() as uow:
+            due = uow.due_deliveries(self.channel, self.now(), self.batch)
+            if not due:
+                return 0
+            with self.courier.session(uow) as send:
+                for delivery in due:
+                    error: Exception | None = None
+                    try:
+                        send(delivery)
+                    except (TryLater, Undeliverable) as refusal:
+                        error = refusal
+                    except Exception as bug:
+                        # Not the other end's answer: a template or context that cannot make a
+                        # message will not make one on the next attempt either.
+                        log.exception("could not send %s", delivery.key)
+                        error = Undeliverable(f"{type(bug).__name__}: {bug}")
+                    now = self.now()
+                    result = outcome(delivery.attempts + 1, now, error)
+                    if error is not None:
+                        log.warning("%s %s: %s", delivery.key, result.state, error)
+                    uow.record_attempt(delivery, result, now)
+        return len(due)
+
+    def send_all(self) -> int:
+        """Attempt everything due now (retries wait for their time)."""
+        total = 0
+        while count := self.send_due():
+            total += count
+        return total
+
+
+class DevMailbox:
+    """Keeps email in the dev mailbox instead of sending it (`hearth dev` without SMTP_URL)."""
+
+    def __init__(self, mail: Mail, now: Callable[[], datetime] = utc_now) -> None:
+        self.mail = mail
+        self.now = now
+
+    @contextmanager
+    def session(self, uow: UnitOfWork) -> Iterator[Send]:
+        def keep(delivery: Delivery) -> None:
+            message = self.mail.compose(delivery)
+            uow.store_in_mailbox(delivery, str(message["Subject"]), message.as_string(), self.now())
+
+        yield keep
+
+
+class Smtp:
+    """Sends email over SMTP, one recipient per message, on one connection per batch.
+
+    `smtp_url`: smtp://user:pass@host:port, smtps:// for TLS from the start, ?starttls=1 to
+    upgrade. 4xx answers are "try later", 5xx answers and refused recipients are final.
+    """
+
+    def __init__(self, mail: Mail, smtp_url: str, timeout: float = 30.0) -> None:
+        self.mail = mail
+        url = urlsplit(smtp_url)
+        if url.scheme not in ("smtp", "smtps") or not url.hostname:
+            raise ValueError(f"SMTP_URL must look like smtp://user:pass@host:port, not {smtp_url}")
+        self.tls = url.scheme == "smtps"
+        self.host = url.hostname
+        self.port = url.port or (465 if self.tls else 25)
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else ""
+        self.starttls = parse_qs(url.query).get("starttls", ["0"])[0] in ("1", "true", "yes")
+        self.timeout = timeout
+
+    def connect(self) -> smtplib.SMTP:
+        smtp: smtplib.SMTP
+        if self.tls:
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    @contextmanager
+    def session(self, uow: UnitOfWork) -> Iterator[Send]:
+        connection: list[smtplib.SMTP] = [self.connect()]
+
+        def send(delivery: Delivery) -> None:
+            if not connection:
+                connection.append(self.connect())
+            message = self.mail.compose(delivery)
+            try:
+                refused = connection[0].send_message(
+                    message, from_addr=self.mail.envelope_from, to_addrs=[delivery.recipient]
+                )
+            except smtplib.SMTPRecipientsRefused as error:
+                refused = error.recipients
+            except smtplib.SMTPResponseException as error:
+                raise answer(error.smtp_code, error.smtp_error) from error
+            except (smtplib.SMTPServerDisconnected, OSError) as error:
+                # The server hung up mid-message: the next delivery gets a new connection.
+                connection.pop().close()
+                raise TryLater(f"connection lost: {error}") from error
+            # sendmail returns, rather than raises, the recipients it refused if any was accepted.
+            if refused:
+                code, text = next(iter(refused.values()))
+                raise answer(code, text)
+
+        try:
+            yield send
+        finally:
+            for smtp in connection:
+                try:
+                    smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    smtp.close()
+
+
+def answer(code: int, text: bytes | str) -> TryLater | Undeliverable:
+    """An SMTP reply as the outcome it means: 4xx is temporary, anything else final."""
+    reason = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+    return TryLater(reason) if 400 <= code < 500 else Undeliverable(reason)
