@@ -33,7 +33,8 @@ def run(config: Config) -> None:
     stack.bus.declare([*stack.subscriptions, console])
     _prepare_demo(stack)
     stack.start_workers()
-    # Until the notifications service mails sign-in links, print them here.
+    # The notifications service mails sign-in links (to the dev mailbox without SMTP_URL); the
+    # link is printed here too, so signing in needs nothing but the terminal.
     printer = ConsumerLoop(stack.bus, [console])
     threading.Thread(target=printer.run, name="dev-console", daemon=True).start()
     bus = "in-process bus" if stack.bus.in_process else config.amqp_url.split("@")[-1]
