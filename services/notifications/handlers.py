@@ -1,6 +1,6 @@
-"""Reactions of the notifications service to the events service's messages: its read model of
-communities and members, so it knows whom to write to, where, and in which time zone, and the
-deliveries the messages call for.
+"""Reactions of the notifications service to the events and rsvps services' messages: its read
+models of communities, members and events, so it knows whom to write to, where, in which time zone
+and about what, and the deliveries the messages call for.
 
 The handlers read only the fields they need and ignore the rest. Messages about a member carry
 the community too, so a membership can be stored even if the community's own message is late.
@@ -8,14 +8,25 @@ the community too, so a membership can be stored even if the community's own mes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notifications.mail import SIGN_IN
-from services.notifications.model import EMAIL, Community, Member, delivery_key
+from services.notifications.mail import GOING, PROMOTED, SIGN_IN, WAITLISTED
+from services.notifications.model import (
+    EMAIL,
+    Community,
+    Event,
+    Member,
+    Override,
+    delivery_key,
+)
 from services.notifications.store import UnitOfWork
 from shared.envelope import Envelope
+from shared.runtime import MessageHandler
+
+log = logging.getLogger(__name__)
 
 
 def record_community(uow: UnitOfWork, envelope: Envelope) -> None:
@@ -58,6 +69,105 @@ def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
     )
 
 
+def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Every event message carries the event's whole new state; keep it if it is newer."""
+    event = event_from_state(envelope.payload["event"])
+    if not uow.record_event(event):
+        log.info("kept a newer state of event %s than sequence %d", event.id, event.sequence)
+
+
+def mail_about_rsvp(kind: str) -> MessageHandler:
+    """Queue the mail an RSVP's new status calls for: `kind` is the letter (GOING, PROMOTED or
+    WAITLISTED). Its key names the RSVP's state and the event's sequence, so a redelivered or
+    republished message queues nothing new, while a later answer (cancel, then yes again) does."""
+
+    def handle(uow: UnitOfWork, envelope: Envelope) -> None:
+        rsvp = envelope.payload["rsvp"]
+        event = uow.event(rsvp["event_id"])
+        if event is None:
+            # The event's own message is late (another publisher, another path): raising
+            # sends this one back to be tried again, counted, rather than losing the mail.
+            raise LookupError(f"event {rsvp['event_id']} is not known yet")
+        if event.kept_from(rsvp["email"]):
+            log.info("no mail about surprise %s to its honoree", event.id)
+            return
+        if event.status == "cancelled":
+            return
+        occurrence = rsvp.get("occurrence")
+        occasion = event.occasion(datetime.fromisoformat(occurrence) if occurrence else None)
+        version = f"{rsvp['status']}:{event.sequence}:{rsvp.get('updated_at') or ''}"
+        uow.queue_delivery(
+            delivery_key("rsvp", version, rsvp["id"], EMAIL),
+            channel=EMAIL,
+            kind=kind,
+            recipient=rsvp["email"],
+            context={
+                "name": rsvp["name"],
+                "email": rsvp["email"],
+                "manage_url": rsvp["manage_url"],
+                "waitlist_position": rsvp.get("waitlist_position"),
+                # What the event was when the RSVP changed: the mail tells that, however late
+                # it goes out (a later change of the event is a mail of its own).
+                "event": {
+                    "id": event.id,
+                    "community_name": event.community_name,
+                    "url": event.url,
+                    "timezone": event.timezone,
+                    "all_day": event.all_day,
+                    "discreet": event.discreet,
+                    "uid": occasion.uid,
+                    "sequence": occasion.sequence,
+                    "title": occasion.title,
+                    "description": occasion.description,
+                    "location": occasion.location,
+                    "online_url": occasion.online_url,
+                    "local_start": occasion.local_start.isoformat(),
+                    "local_end": occasion.local_end.isoformat(),
+                },
+            },
+            now=datetime.now(UTC),
+        )
+
+    return handle
+
+
+def event_from_state(state: Mapping[str, Any]) -> Event:
+    """The notifications view of an `event` payload (docs/messages.md)."""
+    return Event(
+        id=state["id"],
+        community_id=state["community"]["id"],
+        community_name=state["community"]["name"],
+        kind=state["kind"],
+        title=state["title"],
+        description=state.get("description") or "",
+        visibility=state["visibility"],
+        timezone=state["timezone"],
+        local_start=datetime.fromisoformat(state["local_start"]),
+        local_end=datetime.fromisoformat(state["local_end"]),
+        all_day=bool(state.get("all_day")),
+        rrule=state.get("rrule") or None,
+        location=state.get("location") or None,
+        online_url=state.get("online_url") or None,
+        url=state["url"],
+        status=state["status"],
+        sequence=int(state["sequence"]),
+        surprise_honoree=state.get("honoree_email") if state.get("surprise") else None,
+        overrides=tuple(
+            Override(
+                original_start=datetime.fromisoformat(o["original_start"]),
+                local_start=datetime.fromisoformat(o["local_start"]),
+                local_end=datetime.fromisoformat(o["local_end"]),
+                title=o.get("title"),
+                description=o.get("description"),
+                location=o.get("location"),
+                online_url=o.get("online_url"),
+                sequence=int(o.get("sequence") or 0),
+            )
+            for o in state.get("overrides") or ()
+        ),
+    )
+
+
 def community_from_state(state: Mapping[str, Any]) -> Community:
     return Community(
         id=state["id"], slug=state["slug"], name=state["name"], timezone=state["timezone"]
@@ -70,9 +180,21 @@ def member_from_state(state: Mapping[str, Any]) -> Member:
     )
 
 
-HANDLERS = {
+EVENT_MESSAGES = (
+    "events.event_scheduled",
+    "events.event_updated",
+    "events.event_cancelled",
+    "events.occurrence_cancelled",
+    "events.occurrence_updated",
+)
+
+HANDLERS: dict[str, MessageHandler] = {
     "events.community_created": record_community,
     "events.member_added": record_member,
     "events.member_updated": record_contact_details,
     "events.sign_in_requested": mail_sign_in_link,
+    **dict.fromkeys(EVENT_MESSAGES, record_event),
+    "rsvps.rsvp_confirmed": mail_about_rsvp(GOING),
+    "rsvps.rsvp_promoted": mail_about_rsvp(PROMOTED),
+    "rsvps.rsvp_waitlisted": mail_about_rsvp(WAITLISTED),
 }

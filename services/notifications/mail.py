@@ -1,11 +1,14 @@
 """Composing email: each kind of delivery becomes a letter, and a letter becomes a MIME message in
-the contract's format (one recipient, text and HTML, auto-generated, a stable Message-ID)."""
+the contract's format (one recipient, text and HTML, auto-generated, a stable Message-ID; mail
+about an event threads under the event's root Message-ID, and a confirmation carries a calendar
+invitation as a third alternative)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -13,10 +16,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from services.notifications import invitation
 from services.notifications.model import Delivery
 from shared.links import sign_in_url
 
 SIGN_IN = "sign-in"
+GOING = "rsvp-going"
+PROMOTED = "rsvp-promoted"
+WAITLISTED = "rsvp-waitlisted"
 
 
 @dataclass(frozen=True)
@@ -24,15 +31,17 @@ class Letter:
     """What one person is told: the subject, and the template and values of its text and HTML
     parts (`templates/mail/<template>.txt` and `.html`).
 
-    Later kinds add what they need here and in `Mail.compose`: the thread they belong to
-    (In-Reply-To/References), a one-click unsubscribe URL (transactional mail has none), a
-    calendar part."""
+    `thread`: the root Message-ID of the event the letter is about, so one event's mails
+    thread; `calendar`: an iTIP REQUEST to add as `text/calendar; method=REQUEST`. Later kinds add
+    a one-click unsubscribe URL here (transactional mail and direct confirmations have none)."""
 
     to_name: str
     to_address: str
     subject: str
     template: str
     values: Mapping[str, Any]
+    thread: str | None = None
+    calendar: str | None = None
 
 
 class Mail:
@@ -51,12 +60,15 @@ class Mail:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.letters: dict[str, Callable[[Mapping[str, Any]], Letter]] = {
+        self.letters: dict[str, Callable[[Delivery], Letter]] = {
             SIGN_IN: self.sign_in,
+            GOING: self.going,
+            PROMOTED: self.going,
+            WAITLISTED: self.waitlisted,
         }
 
     def compose(self, delivery: Delivery) -> EmailMessage:
-        letter = self.letters[delivery.kind](delivery.context)
+        letter = self.letters[delivery.kind](delivery)
         values = {**letter.values, "name": letter.to_name, "base_url": self.base_url}
         message = EmailMessage()
         message["From"] = self.mail_from
@@ -70,7 +82,27 @@ class Mail:
         message["X-Auto-Response-Suppress"] = "All"
         message.set_content(self._render(f"{letter.template}.txt", values))
         message.add_alternative(self._render(f"{letter.template}.html", values), subtype="html")
+        if letter.thread is not None:
+            message["In-Reply-To"] = letter.thread
+            message["References"] = letter.thread
+        if letter.calendar is not None:
+            # multipart/mixed → multipart/alternative (text, HTML, calendar): the shape Gmail and
+            # Outlook show as an invitation with buttons, not as an attachment.
+            # Quoted-printable keeps the text readable and its line breaks CRLF, as RFC 5545
+            # wants them once decoded (base64 would carry the bare LFs of Python's text).
+            message.add_alternative(
+                letter.calendar,
+                subtype="calendar",
+                cte="quoted-printable",
+                params={"method": invitation.REQUEST},
+            )
+            message.make_mixed()
         return message
+
+    def thread_of(self, event_id: str) -> str:
+        """The root Message-ID of an event's mails: no mail has it, every mail refers to it, so
+        mail clients put one event's mails in one conversation."""
+        return f"<event-{event_id}@{self.domain}>"
 
     def message_id(self, key: str) -> str:
         """The same for every attempt of a delivery, so a resent message is recognisably one."""
@@ -81,8 +113,9 @@ class Mail:
 
     # The kinds of letter
 
-    def sign_in(self, context: Mapping[str, Any]) -> Letter:
+    def sign_in(self, delivery: Delivery) -> Letter:
         """The magic link a member asked for: transactional, so no unsubscribe."""
+        context = delivery.context
         return Letter(
             to_name=context["name"],
             to_address=context["email"],
@@ -93,3 +126,78 @@ class Mail:
                 "minutes": context["minutes"],
             },
         )
+
+    def going(self, delivery: Delivery) -> Letter:
+        """A confirmed or promoted RSVP: a direct confirmation (no unsubscribe), with the manage
+        link and an invitation the recipient's calendar accepts on their behalf."""
+        context = delivery.context
+        event = context["event"]
+        promoted = delivery.kind == PROMOTED
+        subject = (
+            f"A seat opened up: you're in for {event['title']}"
+            if promoted
+            else f"You're going: {event['title']}"
+        )
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=subject,
+            template="going",
+            values={
+                **_event_values(event),
+                "promoted": promoted,
+                "manage_url": context["manage_url"],
+            },
+            thread=self.thread_of(event["id"]),
+            calendar=invitation.request(
+                event,
+                organizer=self.envelope_from,
+                attendee=context["email"],
+                attendee_name=context["name"],
+                stamp=delivery.created_at,
+            ),
+        )
+
+    def waitlisted(self, delivery: Delivery) -> Letter:
+        """A "yes" that found the seats taken: their place in line, and no invitation, since
+        they are not going yet."""
+        context = delivery.context
+        event = context["event"]
+        position = context["waitlist_position"]
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=f"You're number {position} on the waitlist for {event['title']}",
+            template="waitlisted",
+            values={
+                **_event_values(event),
+                "position": position,
+                "manage_url": context["manage_url"],
+            },
+            thread=self.thread_of(event["id"]),
+        )
+
+
+def _event_values(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What the templates show of an event; a discreet one shows no place or description."""
+    discreet = event["discreet"]
+    return {
+        "title": event["title"],
+        "community": event["community_name"],
+        "when": when(event),
+        "location": None if discreet else event["location"],
+        "description": None if discreet else event["description"],
+        "online_url": None if discreet else event["online_url"],
+        "event_url": event["url"],
+    }
+
+
+def when(event: Mapping[str, Any]) -> str:
+    """The date and time as the organizer set them, in the event's zone, for people to read."""
+    start = datetime.fromisoformat(event["local_start"])
+    end = datetime.fromisoformat(event["local_end"])
+    day = f"{start:%A} {start.day} {start:%B %Y}"
+    if event["all_day"]:
+        return f"{day}, all day"
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B %H:%M}"
+    return f"{day}, {start:%H:%M} to {until} ({event['timezone']})"

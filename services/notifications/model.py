@@ -86,3 +86,107 @@ def outcome(attempts: int, now: datetime, error: Exception | None) -> Outcome:
     if isinstance(error, TryLater) and attempts <= len(RETRY_DELAYS):
         return Outcome(RETRYING, now + RETRY_DELAYS[attempts - 1], str(error))
     return Outcome(FAILED, None, str(error))
+
+
+# --- Events: what a mail about an event says, as the events service last announced it ---------
+
+CONSULT_GROUP = "consult_group"
+
+
+@dataclass(frozen=True)
+class Override:
+    """One date of a series changed on its own; a text of None means the series' applies."""
+
+    original_start: datetime  # local wall time: the date's name, as RSVPs give it
+    local_start: datetime
+    local_end: datetime
+    title: str | None
+    description: str | None
+    location: str | None
+    online_url: str | None
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """The notifications view of an event: enough to write about it, never to decide seats."""
+
+    id: str
+    community_id: str
+    community_name: str
+    kind: str
+    title: str
+    description: str
+    visibility: str
+    timezone: str
+    local_start: datetime  # the first date, as local wall times in `timezone`
+    local_end: datetime
+    all_day: bool
+    rrule: str | None
+    location: str | None
+    online_url: str | None
+    url: str
+    status: str
+    sequence: int
+    surprise_honoree: str | None  # whom a surprise is kept from; None if it is no surprise
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def discreet(self) -> bool:
+        """Private events and consult groups: mail says what, when and a link, never where or
+        what about (the same rule as the calendar feeds)."""
+        return self.visibility == "private" or self.kind == CONSULT_GROUP
+
+    def kept_from(self, email: str) -> bool:
+        """Whether `email` is the honoree of a surprise, who must hear nothing about it."""
+        honoree = self.surprise_honoree
+        return honoree is not None and honoree.casefold() == email.strip().casefold()
+
+    def occasion(self, occurrence: datetime | None) -> Occasion:
+        """The event as one person attends it: the whole one-off event, or one date of a series
+        with what that date changed on its own."""
+        if occurrence is None:
+            return Occasion(
+                uid=f"{self.id}@hearth",
+                title=self.title,
+                description=self.description,
+                location=self.location,
+                online_url=self.online_url,
+                local_start=self.local_start,
+                local_end=self.local_end,
+                sequence=self.sequence,
+            )
+        override = next((o for o in self.overrides if o.original_start == occurrence), None)
+        duration = self.local_end - self.local_start
+
+        def text(name: str) -> Any:
+            own = getattr(override, name) if override else None
+            return own if own is not None else getattr(self, name)
+
+        return Occasion(
+            # The personal feed's UID for one date: the attendee accepted that date, not the
+            # series, and a lone RECURRENCE-ID without its series confuses calendar apps.
+            uid=f"{self.id}-{occurrence:%Y%m%dT%H%M}@hearth",
+            title=text("title"),
+            description=text("description"),
+            location=text("location"),
+            online_url=text("online_url"),
+            local_start=override.local_start if override else occurrence,
+            local_end=override.local_end if override else occurrence + duration,
+            # An override's sequence is never below its series'; take the higher either way.
+            sequence=max(self.sequence, override.sequence if override else 0),
+        )
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """One attendable date of an event, with its calendar identity (UID, SEQUENCE)."""
+
+    uid: str
+    title: str
+    description: str
+    location: str | None
+    online_url: str | None
+    local_start: datetime
+    local_end: datetime
+    sequence: int

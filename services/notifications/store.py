@@ -16,8 +16,10 @@ from services.notifications.model import (
     SENT,
     Community,
     Delivery,
+    Event,
     Member,
     Outcome,
+    Override,
 )
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
@@ -56,6 +58,36 @@ memberships = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The read model of events: what mail about an event says. A state is kept only if its `sequence`
+# is higher than the one stored, so a redelivered or late message never rolls an event back.
+# Times are the organizer's local wall times in `timezone`; an override's times likewise.
+events = sa.Table(
+    "events",
+    meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("community_id", sa.String(36), nullable=False, index=True),
+    sa.Column("community_name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("visibility", sa.String(20), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("local_start", sa.DateTime, nullable=False),
+    sa.Column("local_end", sa.DateTime, nullable=False),
+    sa.Column("all_day", sa.Boolean, nullable=False),
+    sa.Column("rrule", sa.String(500)),
+    sa.Column("location", sa.String(500)),
+    sa.Column("online_url", sa.String(2000)),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("surprise_honoree", sa.String(320)),
+    # The dates of a series changed one by one, as the event message lists them (local times).
+    sa.Column("overrides", sa.JSON),
+)
+EVENT_COLUMNS = tuple(column.name for column in events.columns if column.name != "overrides")
+OVERRIDE_TEXTS = ("title", "description", "location", "online_url")
 
 # The ledger of every message this service sends, one row per (what, which version, who,
 # channel): the unique key is what makes a redelivered message or a second replica harmless. A row
@@ -159,6 +191,47 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         self, table: sa.Table, key: dict[str, Any], values: dict[str, Any], as_of: datetime
     ) -> bool:
         return record_if_newer(self.conn, table, key, values, as_of)
+
+    # The read model of events
+
+    def record_event(self, event: Event) -> bool:
+        """Store `event` unless the same or a later sequence of it is stored; True if stored.
+        The sequence check is part of the upsert, so concurrent consumers cannot interleave."""
+        values: dict[str, Any] = {name: getattr(event, name) for name in EVENT_COLUMNS}
+        values["overrides"] = [
+            {
+                "original_start": o.original_start.isoformat(),
+                "local_start": o.local_start.isoformat(),
+                "local_end": o.local_end.isoformat(),
+                **{name: getattr(o, name) for name in OVERRIDE_TEXTS},
+                "sequence": o.sequence,
+            }
+            for o in event.overrides
+        ] or None
+        row = insert(self.conn, events).values(values)
+        upsert = row.on_conflict_do_update(
+            index_elements=[events.c.id],
+            set_={name: row.excluded[name] for name in values if name != "id"},
+            where=events.c.sequence < row.excluded.sequence,
+        )
+        return self.conn.execute(upsert.returning(events.c.id)).first() is not None
+
+    def event(self, event_id: str) -> Event | None:
+        row = self.conn.execute(sa.select(events).where(events.c.id == event_id)).first()
+        if row is None:
+            return None
+        values = {name: getattr(row, name) for name in EVENT_COLUMNS}
+        overrides = tuple(
+            Override(
+                original_start=datetime.fromisoformat(o["original_start"]),
+                local_start=datetime.fromisoformat(o["local_start"]),
+                local_end=datetime.fromisoformat(o["local_end"]),
+                **{name: o.get(name) for name in OVERRIDE_TEXTS},
+                sequence=int(o["sequence"]),
+            )
+            for o in row.overrides or ()
+        )
+        return Event(**values, overrides=overrides)
 
     # Deliveries
 

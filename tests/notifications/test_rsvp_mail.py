@@ -1,0 +1,233 @@
+"""Mail about an answer, over real SMTP: a "yes" brings one confirmation with a calendar
+invitation (iMIP REQUEST) that icalendar and ical.js both read, a "yes" to a full event its place
+in line, a seat that opens up a second invitation; the honoree of a surprise hears nothing, and a
+private event's invitation says only what, when and where to look."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.rsvps import store as rsvps_store
+from shared.calendar_readers import read_with_icalendar, read_with_icaljs
+from shared.config import Config
+
+from .smtp_server import Handler, Received, smtp_server
+
+LUNCH = {
+    "kind": "peer_lunch",
+    "title": "Peer lunch",
+    "description": "Bring a case you are stuck on.",
+    "starts_at": "2026-12-03T12:00",
+    "ends_at": "2026-12-03T13:00",
+    "location": "Juniper Café",
+    "capacity": 6,
+}
+WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Handler, str]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def config(config: Config, smtp: tuple[Handler, str]) -> Config:
+    return config.with_changes(smtp_url=smtp[1])
+
+
+@pytest.fixture
+def inbox(smtp: tuple[Handler, str]) -> Handler:
+    return smtp[0]
+
+
+@pytest.fixture
+def schedule(client, organizer, community, stack):
+    def schedule(**fields: Any) -> dict[str, Any]:
+        response = client.post(
+            f"/api/communities/{community['slug']}/events",
+            json={**LUNCH, **fields},
+            headers=organizer,
+        )
+        assert response.status_code == 201, response.text
+        stack.flush()
+        return response.json  # type: ignore[no-any-return]
+
+    return schedule
+
+
+def answer(client, event, who: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": who.title(), "email": f"{who}@example.org", "response": "yes", **fields}
+    response = client.post(f"/rsvps/api/events/{event['id']}/rsvps", json=body)
+    assert response.status_code in (200, 201), response.text
+    return response.json  # type: ignore[no-any-return]
+
+
+def to(inbox: Handler, who: str) -> list[EmailMessage]:
+    return [r.message for r in inbox.received if r.rcpt_tos == [f"{who}@example.org"]]
+
+
+def calendar_part(message: EmailMessage) -> EmailMessage:
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    assert isinstance(part, EmailMessage)
+    return part
+
+
+def settle(inbox: Handler, count: int) -> list[Received]:
+    """The mail that arrived, once `count` did and a moment passed for any extra one."""
+    inbox.wait_for(count)
+    time.sleep(0.2)
+    return list(inbox.received)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_yes_brings_one_confirmation_with_an_invitation(client, stack, schedule, inbox):
+    lunch = schedule()
+    ana = answer(client, lunch, "ana")
+    stack.flush()
+
+    [received] = settle(inbox, 1)
+    assert received.rcpt_tos == ["ana@example.org"]
+    message = received.message
+    assert message["Subject"] == "You're going: Peer lunch"
+    assert message["To"] == "Ana <ana@example.org>"
+    assert message["In-Reply-To"] == message["References"] == f"<event-{lunch['id']}@localhost>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert "List-Unsubscribe" not in message, "a direct confirmation"
+    # multipart/mixed → multipart/alternative (text, HTML, calendar)
+    assert message.get_content_type() == "multipart/mixed"
+    [alternative] = message.iter_parts()
+    assert isinstance(alternative, EmailMessage)
+    assert [p.get_content_type() for p in alternative.iter_parts()] == [
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    text = message.get_body(("plain",)).get_content()
+    assert ana["manage_url"] in text and "Juniper Café" in text
+    assert "Thursday 3 December 2026, 12:00 to 13:00 (America/New_York)" in text
+
+    part = calendar_part(message)
+    assert part.get_param("method") == "REQUEST"
+    assert part.get_content_charset() == "utf-8"
+    assert b"\r\nMETHOD:REQUEST\r\n" in part.get_payload(decode=True), "RFC 5545 lines end in CRLF"
+    ics = part.get_content()
+    calendar = read_with_icalendar(ics)
+    assert calendar["METHOD"] == "REQUEST"
+    [vevent] = calendar.walk("VEVENT")
+    assert str(vevent["UID"]) == f"{lunch['id']}@hearth"
+    assert int(vevent["SEQUENCE"]) == lunch["sequence"]
+    assert str(vevent["ORGANIZER"]) == "mailto:no-reply@localhost"
+    attendees = vevent["ATTENDEE"]
+    assert not isinstance(attendees, list), "only the recipient may be listed"
+    assert str(attendees) == "mailto:ana@example.org"
+    assert attendees.params["PARTSTAT"] == "ACCEPTED"
+    assert str(vevent["LOCATION"]) == "Juniper Café"
+    assert vevent.decoded("DTSTART").isoformat() == "2026-12-03T12:00:00-05:00"
+
+    reading = read_with_icaljs(ics, *WINDOW)
+    [event] = reading["events"]
+    assert event["uid"] == f"{lunch['id']}@hearth"
+    assert [o["start"] for o in event["occurrences"]] == ["2026-12-03T17:00:00Z"]
+
+    # The broker redelivers the rsvps message, and the rsvps service publishes it again under a
+    # new id: Ana's confirmation is still one mail.
+    with stack.services["rsvps"].engine.connect() as conn:
+        [row] = conn.execute(
+            sa.select(rsvps_store.outbox).where(rsvps_store.outbox.c.type == "rsvps.rsvp_confirmed")
+        ).all()
+    again = json.loads(row.body) | {"id": str(uuid.uuid4())}
+    publisher = stack.bus.publisher()
+    try:
+        for body, message_id in ((row.body, row.message_id), (json.dumps(again), again["id"])):
+            publisher.publish(
+                body, type=row.type, message_id=message_id, correlation_id=str(uuid.uuid4())
+            )
+    finally:
+        publisher.close()
+    stack.flush()
+    assert len(settle(inbox, 2)) == 1
+
+
+def test_the_waitlist_and_the_seat_that_opens_up_are_told_in_order(client, stack, schedule, inbox):
+    lunch = schedule(capacity=1)
+    ana = answer(client, lunch, "ana")
+    answer(client, lunch, "ben")
+    stack.flush()
+    cancelled = client.post(
+        f"/rsvps/api/rsvps/{ana['id']}/cancel",
+        json={"token": ana["manage_url"].rsplit("/", 1)[1]},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    stack.flush()
+
+    settle(inbox, 3)
+    assert len(inbox.received) == 3
+    assert [m["Subject"] for m in to(inbox, "ana")] == ["You're going: Peer lunch"]
+    waiting, promoted = to(inbox, "ben")
+    assert waiting["Subject"] == "You're number 1 on the waitlist for Peer lunch"
+    assert not [p for p in waiting.walk() if p.get_content_type() == "text/calendar"]
+    assert "Change my answer" in waiting.get_body(("html",)).get_content()
+    assert promoted["Subject"] == "A seat opened up: you're in for Peer lunch"
+    assert waiting["In-Reply-To"] == promoted["In-Reply-To"] == f"<event-{lunch['id']}@localhost>"
+    [vevent] = read_with_icalendar(calendar_part(promoted).get_content()).walk("VEVENT")
+    assert str(vevent["ATTENDEE"]) == "mailto:ben@example.org"
+
+
+def test_the_honoree_of_a_surprise_hears_nothing_of_it(client, stack, schedule, inbox):
+    party = schedule(
+        kind="celebration",
+        title="Priya's licensure",
+        honoree_email="Priya@Example.org",
+        surprise=True,
+        capacity=None,
+    )
+    answer(client, party, "priya")
+    answer(client, party, "sam")
+    stack.flush()
+
+    received = settle(inbox, 2)
+    assert [r.rcpt_tos for r in received] == [["sam@example.org"]]
+
+
+def test_a_private_date_of_a_series_is_invited_to_with_its_title_time_and_link_only(
+    client, stack, schedule, inbox
+):
+    group = schedule(
+        kind="consult_group",
+        title="Consult group",
+        description="Case: a patient who …",
+        location="Room 4",
+        visibility="private",
+        rrule="FREQ=WEEKLY;BYDAY=TH",
+    )
+    answer(client, group, "ana", occurrence="2026-12-10T12:00")
+    stack.flush()
+
+    [received] = settle(inbox, 1)
+    message = received.message
+    ics = calendar_part(message).get_content()
+    [vevent] = read_with_icalendar(ics).walk("VEVENT")
+    # One date, under the UID the personal feed gives it, not the series.
+    assert str(vevent["UID"]) == f"{group['id']}-20261210T1200@hearth"
+    assert "RRULE" not in vevent and "RECURRENCE-ID" not in vevent
+    assert "LOCATION" not in vevent
+    assert "Room 4" not in ics and "a patient" not in ics
+    assert str(vevent["CLASS"]) == "PRIVATE"
+    assert str(vevent["SUMMARY"]) == "Consult group"
+    assert f"/events/{group['id']}" in str(vevent["DESCRIPTION"])
+    text = message.get_body(("plain",)).get_content()
+    assert "Room 4" not in text and "a patient" not in text
+    [event] = read_with_icaljs(ics, *WINDOW)["events"]
+    assert [o["start"] for o in event["occurrences"]] == ["2026-12-10T17:00:00Z"]
