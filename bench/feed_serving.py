@@ -78,6 +78,7 @@ from services.events.calendar import discreet
 from services.events.schemas import EventInput
 from services.events.store import Store
 from shared.config import Config
+from shared.testing import fresh_databases
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,27 +109,6 @@ WORDS = (
 
 
 # --- Databases, and the events made in this process -----------------------------------------
-
-
-@contextmanager
-def fresh_databases(server_url: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
-    """One new database per service, dropped at the end whatever happened."""
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    run = uuid.uuid4().hex[:8]
-    urls: dict[str, str] = {}
-    try:
-        with admin.connect() as conn:
-            for service in services:
-                name = f"hearth_bench_{service}_{run}"
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                urls[service] = server_url.rsplit("/", 1)[0] + f"/{name}"
-        yield urls
-    finally:
-        with admin.connect() as conn:
-            for url in urls.values():
-                name = url.rsplit("/", 1)[1]
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def event_bodies(count: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -429,7 +409,7 @@ def run(plan: Plan) -> Results:
     port = free_port()
     results = Results(radicale_version=version("radicale"))
     with (
-        fresh_databases(server_url, ("events",)) as urls,
+        fresh_databases(server_url, "bench", ("events",)) as urls,
         tempfile.TemporaryDirectory(prefix="hearth-bench-") as temp,
     ):
         # The base URL is the server's, so the texts rendered here link to where it serves.

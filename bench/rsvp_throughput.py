@@ -51,7 +51,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,6 +67,7 @@ from services.events import operations
 from services.events.store import Store
 from services.rsvps import store as rsvps_store
 from shared.config import Config
+from shared.testing import fresh_databases
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
@@ -88,27 +88,6 @@ WARM_UP = 4 * CONCURRENCY  # answers for a spare event before measuring
 
 
 # --- Databases and the services in this process ----------------------------------------------
-
-
-@contextmanager
-def fresh_databases(server_url: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
-    """One new database per service, dropped at the end whatever happened."""
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    run = uuid.uuid4().hex[:8]
-    urls: dict[str, str] = {}
-    try:
-        with admin.connect() as conn:
-            for service in services:
-                name = f"hearth_bench_{service}_{run}"
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                urls[service] = server_url.rsplit("/", 1)[0] + f"/{name}"
-        yield urls
-    finally:
-        with admin.connect() as conn:
-            for url in urls.values():
-                name = url.rsplit("/", 1)[1]
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def schedule_events(stack: Stack, capacities: list[int]) -> list[str]:
@@ -468,7 +447,7 @@ class Results:
 
 def run(plan: Plan) -> Results:
     server_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    with fresh_databases(server_url, ("events", "rsvps")) as urls:
+    with fresh_databases(server_url, "bench", ("events", "rsvps")) as urls:
         config = Config(secret_key=secrets.token_urlsafe(32), database_urls=urls, demo=False)
         stack = Stack(config, ["events", "rsvps"])
         try:

@@ -1,5 +1,5 @@
 """What people type, read the same way by every service: local date-times, phone numbers, and
-marshmallow's complaints turned into one sentence per field."""
+marshmallow's complaints turned into one sentence per field; and the sentences pages show."""
 
 from __future__ import annotations
 
@@ -53,3 +53,12 @@ def messages_by_field(error: ValidationError) -> dict[str, str]:
         .replace("Missing data for required field.", "this field is required")
         for key, value in messages.items()
     }
+
+
+def sentence(text: str) -> str:
+    """A message as a page shows it: a capital first, and a full stop last."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -12,7 +12,7 @@ import os
 import re
 import smtplib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,7 +65,9 @@ def postgres_server() -> str:
 
 
 @contextmanager
-def fresh_databases(server: str, label: str) -> Iterator[dict[str, str]]:
+def fresh_databases(
+    server: str, label: str, services: Sequence[str] = SERVICES
+) -> Iterator[dict[str, str]]:
     """One new, empty database per service on `server` (named after `label` and a random run
     id), dropped afterwards even if connections are still open: service name -> URL."""
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
@@ -73,7 +75,7 @@ def fresh_databases(server: str, label: str) -> Iterator[dict[str, str]]:
     urls = {}
     try:
         with admin.connect() as conn:
-            for service in SERVICES:
+            for service in services:
                 name = f"hearth_{label}_{service}_{run}"
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
                 urls[service] = server.rsplit("/", 1)[0] + f"/{name}"

@@ -69,4 +69,5 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(feeds.bp)
+    app.extensions["hearth.feeds"] = feeds.FeedCache()  # this process's assembled feeds
     return app

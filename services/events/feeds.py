@@ -278,7 +278,7 @@ def _store():  # type: ignore[no-untyped-def]
 
 
 def _cache() -> FeedCache:
-    return current_app.extensions.setdefault("hearth.feeds", FeedCache())  # type: ignore[no-any-return]
+    return current_app.extensions["hearth.feeds"]  # type: ignore[no-any-return]
 
 
 @bp.get("/c/<slug>/feed.ics")

@@ -21,7 +21,7 @@ from services.rsvps.model import Event
 from services.rsvps.operations import Answered, Closed, Current, Invalid, NotFound
 from services.rsvps.schemas import RSVP_INPUT
 from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, WAITLISTED, Rsvp
-from shared.inputs import messages_by_field, phone_e164
+from shared.inputs import messages_by_field, phone_e164, sentence
 from shared.links import rsvp_id_of
 from shared.timewords import day_words, when
 
@@ -205,7 +205,7 @@ def _answer_page(
         occurrences=occurrences,
         errors=errors,
         labels=LABELS,
-        closed=_sentence(closed),
+        closed=sentence(closed) if closed else None,
     ), status
 
 
@@ -224,7 +224,7 @@ def _manage_page(
         form=form,
         errors=errors,
         labels=LABELS,
-        closed=_sentence(current.closed),
+        closed=sentence(current.closed) if current.closed else None,
     ), status
 
 
@@ -280,10 +280,3 @@ STATUS_PHRASES = {
     DECLINED: "not going to",
     CANCELLED: "cancelled for",
 }
-
-
-def _sentence(text: str | None) -> str | None:
-    if not text:
-        return None
-    text = text[0].upper() + text[1:]
-    return text if text.endswith(".") else text + "."

@@ -4,7 +4,6 @@ thousands of polling calendar apps be answered cheaply."""
 from urllib.parse import urlsplit
 
 import icalendar
-import pytest
 
 LUNCH = {
     "kind": "peer_lunch",
@@ -16,21 +15,6 @@ LUNCH = {
     "online_url": "https://video.example.org/lunch",
     "capacity": 10,
 }
-
-
-@pytest.fixture
-def schedule(client, organizer, community, stack):
-    def schedule(**fields):
-        response = client.post(
-            f"/api/communities/{community['slug']}/events",
-            json={**LUNCH, **fields},
-            headers=organizer,
-        )
-        assert response.status_code == 201, response.text
-        stack.flush()
-        return response.json
-
-    return schedule
 
 
 def path_of(url):

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -27,7 +26,7 @@ from services.notifications.store import Store
 from shared.config import Config
 from shared.testing import Browser
 
-from .smtp_server import Handler, smtp_server
+from .smtp_server import Handler
 
 BOTH_DATABASES = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -35,19 +34,8 @@ BOTH_DATABASES = pytest.mark.parametrize(
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Handler, str]]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def config(config: Config, smtp: tuple[Handler, str]) -> Config:
     return config.with_changes(smtp_url=smtp[1])
-
-
-@pytest.fixture
-def inbox(smtp: tuple[Handler, str]) -> Handler:
-    return smtp[0]
 
 
 def notifications(stack: Stack) -> Store:

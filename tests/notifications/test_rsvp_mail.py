@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -20,7 +19,7 @@ from services.rsvps import store as rsvps_store
 from shared.calendar_readers import read_with_icalendar, read_with_icaljs
 from shared.config import Config
 
-from .smtp_server import Handler, Received, smtp_server
+from .smtp_server import Handler, Received
 
 LUNCH = {
     "kind": "peer_lunch",
@@ -35,34 +34,8 @@ WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC))
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Handler, str]]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def config(config: Config, smtp: tuple[Handler, str]) -> Config:
     return config.with_changes(smtp_url=smtp[1])
-
-
-@pytest.fixture
-def inbox(smtp: tuple[Handler, str]) -> Handler:
-    return smtp[0]
-
-
-@pytest.fixture
-def schedule(client, organizer, community, stack):
-    def schedule(**fields: Any) -> dict[str, Any]:
-        response = client.post(
-            f"/api/communities/{community['slug']}/events",
-            json={**LUNCH, **fields},
-            headers=organizer,
-        )
-        assert response.status_code == 201, response.text
-        stack.flush()
-        return response.json  # type: ignore[no-any-return]
-
-    return schedule
 
 
 def answer(client, event, who: str, **fields: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from flask import abort, redirect, request, url_for
 
 from services.events.auth import current_member_id
 from services.events.operations import Forbidden, NotFound
+from shared.inputs import sentence
 
 
 def sign_in_redirect() -> Any:
@@ -17,14 +18,6 @@ def sign_in_redirect() -> Any:
     query = request.method == "GET" and request.query_string
     back = request.full_path if query else request.path
     return redirect(url_for("auth.sign_in", next=back))
-
-
-def sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def page_errors(view: Callable[..., Any]) -> Callable[..., Any]:

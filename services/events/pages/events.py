@@ -13,7 +13,7 @@ from services.events.auth import request_context
 from services.events.model import CANCELLED, KINDS, Community, Event, Invalid, Member, can_manage
 from services.events.operations import Conflict, Context
 from services.events.pages import bp, store
-from services.events.pages.errors import page_errors, sentence
+from services.events.pages.errors import page_errors
 from services.events.pages.forms import (
     event_form,
     event_values,
@@ -34,7 +34,7 @@ from services.events.pages.words import (
 )
 from services.events.pages.zones import zone_groups
 from services.events.schemas import CancelInput
-from shared.inputs import messages_by_field
+from shared.inputs import messages_by_field, sentence
 from shared.timewords import when
 
 CANCELLABLE_OCCURRENCES = 12
