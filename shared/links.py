@@ -42,3 +42,35 @@ def manage_rsvp_url(secret_key: str, base_url: str, rsvp_id: str) -> str:
 
 def rsvp_id_of(secret_key: str, token: str) -> str | None:
     return value_of(secret_key, MANAGE_RSVP, token)
+
+
+# The notifications service's links in every mail: the person's preferences page, and one-click
+# unsubscribe from one category on one channel. Both name an email address, the key preferences
+# are kept under, so people who answered without an account have them too.
+PREFERENCES = "hearth.preferences"
+UNSUBSCRIBE = "hearth.unsubscribe"
+
+
+def preferences_url(secret_key: str, base_url: str, address: str) -> str:
+    token = token_for(secret_key, PREFERENCES, address.casefold())
+    return f"{base_url}/notifications/preferences/{token}"
+
+
+def address_of(secret_key: str, token: str) -> str | None:
+    return value_of(secret_key, PREFERENCES, token)
+
+
+def unsubscribe_url(
+    secret_key: str, base_url: str, address: str, channel: str, category: str
+) -> str:
+    value = f"{channel}:{category}:{address.casefold()}"
+    return f"{base_url}/notifications/unsubscribe/{token_for(secret_key, UNSUBSCRIBE, value)}"
+
+
+def unsubscription_of(secret_key: str, token: str) -> tuple[str, str, str] | None:
+    """(channel, category, address) of an unsubscribe token, or None if it is not one."""
+    value = value_of(secret_key, UNSUBSCRIBE, token)
+    if value is None or value.count(":") < 2:
+        return None
+    channel, category, address = value.split(":", 2)
+    return channel, category, address

@@ -15,7 +15,9 @@ from typing import Any
 
 from services.notifications.mail import GOING, PROMOTED, SIGN_IN, WAITLISTED
 from services.notifications.model import (
+    CONFIRMED,
     EMAIL,
+    Attendee,
     Community,
     Event,
     Member,
@@ -70,19 +72,58 @@ def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Every event message carries the event's whole new state; keep it if it is newer."""
+    """Every event message carries the event's whole new state; keep it if it is newer, and
+    move its answers' start times (and so their reminders) with it."""
     event = event_from_state(envelope.payload["event"])
     if not uow.record_event(event):
         log.info("kept a newer state of event %s than sequence %d", event.id, event.sequence)
+        return
+    uow.move_attendees(event)
 
 
-def mail_about_rsvp(kind: str) -> MessageHandler:
-    """Queue the mail an RSVP's new status calls for: `kind` is the letter (GOING, PROMOTED or
-    WAITLISTED). Its key names the RSVP's state and the event's sequence, so a redelivered or
-    republished message queues nothing new, while a later answer (cancel, then yes again) does."""
+def record_answer(uow: UnitOfWork, envelope: Envelope) -> Attendee | None:
+    """Keep the RSVP's new state, for telling its person about changes and reminding them;
+    None if a newer state of it is stored already (the message is late)."""
+    rsvp = envelope.payload["rsvp"]
+    occurrence = rsvp.get("occurrence")
+    as_of = datetime.fromisoformat(rsvp["updated_at"]) if rsvp.get("updated_at") else None
+    as_of = as_of or envelope.occurred_at
+    before = uow.attendee(rsvp["id"])
+    confirmed = rsvp["status"] == CONFIRMED
+    attendee = Attendee(
+        rsvp_id=rsvp["id"],
+        event_id=rsvp["event_id"],
+        occurrence=datetime.fromisoformat(occurrence) if occurrence else None,
+        name=rsvp["name"],
+        email=rsvp["email"],
+        phone=rsvp.get("phone") or None,
+        status=rsvp["status"],
+        manage_url=rsvp["manage_url"],
+        # When the seat was taken: a reminder due before that is news they have just had.
+        confirmed_at=(
+            (before.confirmed_at if before and before.confirmed_at else as_of)
+            if confirmed
+            else None
+        ),
+    )
+    event = uow.event(attendee.event_id)
+    starts_at = event.bounds(attendee.occurrence)[0] if event else None
+    if not uow.record_attendee(attendee, starts_at, as_of):
+        return None
+    return attendee
+
+
+def mail_about_rsvp(kind: str | None) -> MessageHandler:
+    """Keep the RSVP's new state and queue the mail it calls for: `kind` is the letter (GOING,
+    PROMOTED or WAITLISTED; None for answers that get no mail). Its key names the RSVP's state and
+    the event's sequence, so a redelivered or republished message queues nothing new, while a
+    later answer (cancel, then yes again) does."""
 
     def handle(uow: UnitOfWork, envelope: Envelope) -> None:
         rsvp = envelope.payload["rsvp"]
+        record_answer(uow, envelope)
+        if kind is None:
+            return
         event = uow.event(rsvp["event_id"])
         if event is None:
             # The event's own message is late (another publisher, another path): raising
@@ -152,6 +193,9 @@ def event_from_state(state: Mapping[str, Any]) -> Event:
         status=state["status"],
         sequence=int(state["sequence"]),
         surprise_honoree=state.get("honoree_email") if state.get("surprise") else None,
+        cancelled_occurrences=tuple(
+            datetime.fromisoformat(moment) for moment in state.get("cancelled_occurrences") or ()
+        ),
         overrides=tuple(
             Override(
                 original_start=datetime.fromisoformat(o["original_start"]),
@@ -197,4 +241,7 @@ HANDLERS: dict[str, MessageHandler] = {
     "rsvps.rsvp_confirmed": mail_about_rsvp(GOING),
     "rsvps.rsvp_promoted": mail_about_rsvp(PROMOTED),
     "rsvps.rsvp_waitlisted": mail_about_rsvp(WAITLISTED),
+    "rsvps.rsvp_declined": mail_about_rsvp(None),
+    "rsvps.rsvp_marked_maybe": mail_about_rsvp(None),
+    "rsvps.rsvp_cancelled": mail_about_rsvp(None),
 }

@@ -17,8 +17,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifications import invitation
-from services.notifications.model import Delivery
-from shared.links import sign_in_url
+from services.notifications.model import EMAIL, Delivery
+from shared.links import preferences_url, sign_in_url, unsubscribe_url
 
 SIGN_IN = "sign-in"
 GOING = "rsvp-going"
@@ -32,8 +32,9 @@ class Letter:
     parts (`templates/mail/<template>.txt` and `.html`).
 
     `thread`: the root Message-ID of the event the letter is about, so one event's mails
-    thread; `calendar`: an iTIP REQUEST to add as `text/calendar; method=REQUEST`. Later kinds add
-    a one-click unsubscribe URL here (transactional mail and direct confirmations have none)."""
+    thread; `calendar`: an iTIP message (REQUEST or CANCEL, `method`) to add as `text/calendar`;
+    `category`: the preference that allows the letter, which gets one-click unsubscribe from it
+    (None for transactional mail and direct confirmations, which have none)."""
 
     to_name: str
     to_address: str
@@ -42,6 +43,8 @@ class Letter:
     values: Mapping[str, Any]
     thread: str | None = None
     calendar: str | None = None
+    method: str = invitation.REQUEST
+    category: str | None = None
 
 
 class Mail:
@@ -69,7 +72,14 @@ class Mail:
 
     def compose(self, delivery: Delivery) -> EmailMessage:
         letter = self.letters[delivery.kind](delivery)
-        values = {**letter.values, "name": letter.to_name, "base_url": self.base_url}
+        values = {
+            **letter.values,
+            "name": letter.to_name,
+            "base_url": self.base_url,
+            # Every mail leads to the recipient's preferences page.
+            "preferences_url": preferences_url(self.secret_key, self.base_url, letter.to_address),
+            "category": letter.category,
+        }
         message = EmailMessage()
         message["From"] = self.mail_from
         message["To"] = Address(letter.to_name, addr_spec=letter.to_address)
@@ -80,6 +90,14 @@ class Mail:
         # Out-of-office replies and vacation notices must not answer machine mail.
         message["Auto-Submitted"] = "auto-generated"
         message["X-Auto-Response-Suppress"] = "All"
+        if letter.category is not None:
+            # RFC 8058: mail providers POST "List-Unsubscribe=One-Click" to the URL; a GET of it
+            # (a person, or a scanner opening every link) only shows a confirm page.
+            url = unsubscribe_url(
+                self.secret_key, self.base_url, letter.to_address, EMAIL, letter.category
+            )
+            message["List-Unsubscribe"] = f"<{url}>"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self._render(f"{letter.template}.txt", values))
         message.add_alternative(self._render(f"{letter.template}.html", values), subtype="html")
         if letter.thread is not None:
@@ -94,7 +112,7 @@ class Mail:
                 letter.calendar,
                 subtype="calendar",
                 cte="quoted-printable",
-                params={"method": invitation.REQUEST},
+                params={"method": letter.method},
             )
             message.make_mixed()
         return message

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class Member:
 # --- Deliveries: one message to one person on one channel, and what became of it ---------------
 
 QUEUED, SENT, RETRYING, FAILED = "queued", "sent", "retrying", "failed"
-EMAIL = "email"
+# Not sent, on purpose: the event is over, the RSVP no longer yes, the person unsubscribed or
+# never opted in to texts. `last_error` says which.
+DROPPED = "dropped"
+EMAIL, SMS = "email", "sms"
 
 # How long to wait after each temporary failure; after the last one the delivery has failed.
 RETRY_DELAYS = (
@@ -50,7 +54,12 @@ def delivery_key(what: str, version: str, who: str, channel: str) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A message waiting to go out: its kind and context are enough to compose it."""
+    """A message waiting to go out: its kind and context are enough to compose it.
+
+    `address` is the person's email address, which their preferences are kept under (for a text,
+    `recipient` is their phone number); `category` is the preference that allows it (None for
+    mail that is always sent: sign-in links, direct confirmations); after `expires_at` (the end
+    of the event it is about) it is pointless and is dropped instead of sent."""
 
     id: int
     key: str
@@ -60,6 +69,9 @@ class Delivery:
     context: Mapping[str, Any]
     attempts: int
     created_at: datetime
+    address: str | None = None
+    category: str | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -72,20 +84,63 @@ class Outcome:
 
 
 class TryLater(Exception):
-    """The receiving end answered "not now" (an SMTP 4xx): try again after a while."""
+    """The receiving end answered "not now" (an SMTP 4xx, an SMS 429): try again after a while,
+    `after` if the other end said how long, else the next of RETRY_DELAYS."""
+
+    def __init__(self, reason: str, after: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
 
 
 class Undeliverable(Exception):
     """The receiving end refused for good (an SMTP 5xx, a refused recipient): do not retry."""
 
 
+class Drop(Exception):
+    """The delivery is no longer wanted (the reason is the message): record it, send nothing."""
+
+
 def outcome(attempts: int, now: datetime, error: Exception | None) -> Outcome:
     """The state after attempt number `attempts` (counting from 1) ended with `error`, if any."""
     if error is None:
         return Outcome(SENT)
+    if isinstance(error, Drop):
+        return Outcome(DROPPED, None, str(error))
     if isinstance(error, TryLater) and attempts <= len(RETRY_DELAYS):
-        return Outcome(RETRYING, now + RETRY_DELAYS[attempts - 1], str(error))
+        delay = error.after if error.after is not None else RETRY_DELAYS[attempts - 1]
+        return Outcome(RETRYING, now + delay, str(error))
     return Outcome(FAILED, None, str(error))
+
+
+# --- Preferences: what each person wants, per channel and category -----------------------------
+
+# Mail that is not about one's own answer falls into one of these; each person turns each on or off
+# per channel. Transactional mail (sign-in links) and direct confirmations have no category: they
+# are always sent.
+ANNOUNCEMENTS, UPDATES, REMINDERS = "announcements", "updates", "reminders"
+CATEGORIES = (ANNOUNCEMENTS, UPDATES, REMINDERS)
+CHANNELS = (EMAIL, SMS)
+
+
+def wanted_by_default(channel: str, category: str) -> bool:
+    """Email: everything. Texts: changes and reminders, never announcements; and texts go only to
+    numbers that opted in (store.may_text), whatever the preference says."""
+    return channel == EMAIL or category != ANNOUNCEMENTS
+
+
+# Texts wait outside these local hours (US carriers' rules allow 8:00-21:00 recipient-local).
+QUIET_FROM, QUIET_UNTIL = time(21), time(8)
+
+
+def quiet_until(moment: datetime, timezone: str) -> datetime | None:
+    """If `moment` (aware) falls in the quiet hours of `timezone`, the end of them (UTC);
+    else None."""
+    zone = ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return None
+    morning = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return datetime.combine(morning, QUIET_UNTIL, zone).astimezone(UTC)
 
 
 # --- Events: what a mail about an event says, as the events service last announced it ---------
@@ -130,6 +185,20 @@ class Event:
     sequence: int
     surprise_honoree: str | None  # whom a surprise is kept from; None if it is no surprise
     overrides: tuple[Override, ...] = ()
+    cancelled_occurrences: tuple[datetime, ...] = ()  # original local starts
+
+    def is_on(self, occurrence: datetime | None) -> bool:
+        """Whether the event, or that date of the series, still takes place."""
+        return self.status != "cancelled" and occurrence not in self.cancelled_occurrences
+
+    def bounds(self, occurrence: datetime | None) -> tuple[datetime, datetime]:
+        """When the event, or that date of it, begins and ends now, as UTC instants."""
+        occasion = self.occasion(occurrence)
+        zone = ZoneInfo(self.timezone)
+        return (
+            occasion.local_start.replace(tzinfo=zone).astimezone(UTC),
+            occasion.local_end.replace(tzinfo=zone).astimezone(UTC),
+        )
 
     @property
     def discreet(self) -> bool:
@@ -176,6 +245,25 @@ class Event:
             # An override's sequence is never below its series'; take the higher either way.
             sequence=max(self.sequence, override.sequence if override else 0),
         )
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """Someone's answer for an event or one date of a series, as the rsvps service last told it.
+    `confirmed_at` is when it last became a confirmed seat (None unless it is one)."""
+
+    rsvp_id: str
+    event_id: str
+    occurrence: datetime | None  # original local start, for one date of a series
+    name: str
+    email: str
+    phone: str | None
+    status: str
+    manage_url: str
+    confirmed_at: datetime | None
+
+
+CONFIRMED, WAITLISTED = "confirmed", "waitlisted"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,20 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from services.notifications import store as stored
 from services.notifications.mail import Mail
-from services.notifications.model import Delivery, TryLater, Undeliverable, outcome
+from services.notifications.model import (
+    CONFIRMED,
+    DROPPED,
+    QUEUED,
+    SMS,
+    Delivery,
+    Outcome,
+    TryLater,
+    Undeliverable,
+    outcome,
+    quiet_until,
+)
 from services.notifications.store import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -62,6 +74,11 @@ class Sender:
                 return 0
             with self.courier.session(uow) as send:
                 for delivery in due:
+                    held = hold_back(uow, delivery, self.now())
+                    if held is not None:
+                        log.info("%s %s: %s", delivery.key, held.state, held.error)
+                        uow.record_attempt(delivery, held, self.now())
+                        continue
                     error: Exception | None = None
                     try:
                         send(delivery)
@@ -85,6 +102,48 @@ class Sender:
         while count := self.send_due():
             total += count
         return total
+
+
+def hold_back(uow: UnitOfWork, delivery: Delivery, now: datetime) -> Outcome | None:
+    """Why not to send `delivery` now, checked right before sending, since much can change
+    between queuing and sending: DROPPED with the reason, QUEUED until quiet hours end, or None
+    to send it."""
+    if delivery.expires_at is not None and now >= delivery.expires_at:
+        return Outcome(DROPPED, None, "the event is over")
+    category, address = delivery.category, delivery.address
+    if category and address and not uow.wants(address, delivery.channel, category):
+        return Outcome(DROPPED, None, f"unsubscribed from {category} by {delivery.channel}")
+    reminder = delivery.context.get("reminder")
+    if reminder is not None:
+        reason = reminder_is_stale(uow, reminder)
+        if reason is not None:
+            return Outcome(DROPPED, None, reason)
+    if delivery.channel == SMS:
+        if not stored.may_text(uow, delivery.recipient):
+            return Outcome(DROPPED, None, "the number has not opted in to texts, or opted out")
+        zone = (delivery.address and uow.time_zone_of(delivery.address)) or delivery.context[
+            "timezone"
+        ]
+        morning = quiet_until(now, zone)
+        if morning is not None:
+            if delivery.expires_at is not None and morning >= delivery.expires_at:
+                return Outcome(DROPPED, None, "quiet hours last until the event is over")
+            return Outcome(QUEUED, morning, f"quiet hours in {zone}")
+    return None
+
+
+def reminder_is_stale(uow: UnitOfWork, reminder: dict[str, str]) -> str | None:
+    """Why a reminder no longer applies: the answer is no longer yes, the date is cancelled, or
+    it moved (its reminder for the new time is a delivery of its own)."""
+    attendee = uow.attendee(reminder["rsvp_id"])
+    if attendee is None or attendee.status != CONFIRMED:
+        return "the RSVP is no longer yes"
+    event = uow.event(attendee.event_id)
+    if event is None or not event.is_on(attendee.occurrence):
+        return "the event is cancelled"
+    if event.bounds(attendee.occurrence)[0] != datetime.fromisoformat(reminder["starts_at"]):
+        return "the event moved"
+    return None
 
 
 class DevMailbox:

@@ -11,15 +11,18 @@ import sqlalchemy as sa
 
 import shared.outbox
 from services.notifications.model import (
+    CONFIRMED,
     QUEUED,
     RETRYING,
     SENT,
+    Attendee,
     Community,
     Delivery,
     Event,
     Member,
     Outcome,
     Override,
+    wanted_by_default,
 )
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
@@ -85,8 +88,14 @@ events = sa.Table(
     sa.Column("surprise_honoree", sa.String(320)),
     # The dates of a series changed one by one, as the event message lists them (local times).
     sa.Column("overrides", sa.JSON),
+    # The original local starts of the dates cancelled one by one.
+    sa.Column("cancelled_occurrences", sa.JSON),
 )
-EVENT_COLUMNS = tuple(column.name for column in events.columns if column.name != "overrides")
+EVENT_COLUMNS = tuple(
+    column.name
+    for column in events.columns
+    if column.name not in ("overrides", "cancelled_occurrences")
+)
 OVERRIDE_TEXTS = ("title", "description", "location", "online_url")
 
 # The ledger of every message this service sends, one row per (what, which version, who,
@@ -109,7 +118,58 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Whose preferences allow it (their email address, also for a text) and which one; a
+    # category of NULL is mail that is always sent (sign-in links, direct confirmations).
+    sa.Column("address", sa.String(320)),
+    sa.Column("category", sa.String(20)),
+    # After this (the end of the event it is about) it is dropped rather than sent.
+    sa.Column("expires_at", UTCDateTime),
     sa.Index("ix_deliveries_due", "channel", "state", "due_at"),
+)
+
+# The read model of answers, fed by the rsvps service's messages: whom to tell about a change, and
+# whom to remind. One row per RSVP (one date of a series, or a one-off event); `updated_at` is the
+# RSVP's own, so a late, older message cannot overwrite a newer answer. `starts_at` is when its
+# date begins now (UTC), kept in step with the event; the reminder columns hold the start a
+# reminder was queued for, so a moved date gets new reminders and an unmoved one no second.
+attendees = sa.Table(
+    "attendees",
+    meta,
+    sa.Column("rsvp_id", sa.String(36), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, index=True),
+    sa.Column("occurrence", sa.DateTime),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("phone", sa.String(20)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("manage_url", sa.String(2000), nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("starts_at", UTCDateTime, index=True),
+    sa.Column("day_reminder_for", UTCDateTime),
+    sa.Column("text_reminder_for", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+ATTENDEE_COLUMNS = tuple(field for field in Attendee.__dataclass_fields__)
+
+# What each person wants, by email address (people who answered without an account have
+# preferences too): a row only where they chose; no row means wanted_by_default.
+preferences = sa.Table(
+    "preferences",
+    meta,
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("channel", sa.String(10), primary_key=True),
+    sa.Column("category", sa.String(20), primary_key=True),
+    sa.Column("wanted", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The time zone a person's quiet hours are kept in, if they chose one; otherwise the event's.
+time_zones = sa.Table(
+    "time_zones",
+    meta,
+    sa.Column("address", sa.String(320), primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # What would have gone out, when no SMTP server (or SMS API) is configured in `hearth dev`.
@@ -208,6 +268,9 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             }
             for o in event.overrides
         ] or None
+        values["cancelled_occurrences"] = [
+            moment.isoformat() for moment in event.cancelled_occurrences
+        ] or None
         row = insert(self.conn, events).values(values)
         upsert = row.on_conflict_do_update(
             index_elements=[events.c.id],
@@ -231,7 +294,149 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             )
             for o in row.overrides or ()
         )
-        return Event(**values, overrides=overrides)
+        cancelled = tuple(
+            datetime.fromisoformat(moment) for moment in row.cancelled_occurrences or ()
+        )
+        return Event(**values, overrides=overrides, cancelled_occurrences=cancelled)
+
+    # The read model of answers
+
+    def attendee(self, rsvp_id: str) -> Attendee | None:
+        row = self.conn.execute(
+            sa.select(*(attendees.c[name] for name in ATTENDEE_COLUMNS)).where(
+                attendees.c.rsvp_id == rsvp_id
+            )
+        ).first()
+        return Attendee(**row._mapping) if row else None
+
+    def record_attendee(
+        self, attendee: Attendee, starts_at: datetime | None, as_of: datetime
+    ) -> bool:
+        """Store the answer as of `as_of` (the RSVP's own time), unless a newer one is stored."""
+        values = {name: getattr(attendee, name) for name in ATTENDEE_COLUMNS if name != "rsvp_id"}
+        return record_if_newer(
+            self.conn,
+            attendees,
+            {"rsvp_id": attendee.rsvp_id},
+            {**values, "starts_at": starts_at},
+            as_of,
+        )
+
+    def attendees_of(
+        self, event_id: str, statuses: tuple[str, ...], occurrence: datetime | None = None
+    ) -> list[Attendee]:
+        """The event's answers in `statuses`, of one date if `occurrence` is given, in the order
+        they were made."""
+        query = sa.select(*(attendees.c[name] for name in ATTENDEE_COLUMNS)).where(
+            attendees.c.event_id == event_id, attendees.c.status.in_(statuses)
+        )
+        if occurrence is not None:
+            query = query.where(attendees.c.occurrence == occurrence)
+        rows = self.conn.execute(query.order_by(attendees.c.updated_at, attendees.c.rsvp_id))
+        return [Attendee(**row._mapping) for row in rows]
+
+    def move_attendees(self, event: Event) -> None:
+        """Keep each answer's `starts_at` in step with the event's (or its date's) new time."""
+        dates = self.conn.execute(
+            sa.select(attendees.c.occurrence).where(attendees.c.event_id == event.id).distinct()
+        ).scalars()
+        for occurrence in list(dates):
+            self.conn.execute(
+                attendees.update()
+                .where(
+                    attendees.c.event_id == event.id,
+                    attendees.c.occurrence.is_(None)
+                    if occurrence is None
+                    else attendees.c.occurrence == occurrence,
+                )
+                .values(starts_at=event.bounds(occurrence)[0])
+            )
+
+    def to_remind(
+        self, column: str, earliest: datetime, latest: datetime, limit: int
+    ) -> list[tuple[Attendee, datetime]]:
+        """Confirmed answers whose date begins between `earliest` and `latest` and that have no
+        reminder (`column`: day_reminder_for or text_reminder_for) queued for that start yet,
+        with the start."""
+        reminded = attendees.c[column]
+        rows = self.conn.execute(
+            sa.select(*(attendees.c[name] for name in ATTENDEE_COLUMNS), attendees.c.starts_at)
+            .where(
+                attendees.c.status == CONFIRMED,
+                attendees.c.starts_at > earliest,
+                attendees.c.starts_at <= latest,
+                sa.or_(reminded.is_(None), reminded != attendees.c.starts_at),
+            )
+            .order_by(attendees.c.starts_at, attendees.c.rsvp_id)
+            .limit(limit)
+        ).all()
+        return [
+            (Attendee(**{name: row._mapping[name] for name in ATTENDEE_COLUMNS}), row.starts_at)
+            for row in rows
+        ]
+
+    def mark_reminded(self, column: str, rsvp_id: str, starts_at: datetime) -> None:
+        self.conn.execute(
+            attendees.update().where(attendees.c.rsvp_id == rsvp_id).values({column: starts_at})
+        )
+
+    # Preferences
+
+    def wants(self, address: str, channel: str, category: str) -> bool:
+        wanted = self.conn.execute(
+            sa.select(preferences.c.wanted).where(
+                preferences.c.address == address.casefold(),
+                preferences.c.channel == channel,
+                preferences.c.category == category,
+            )
+        ).scalar()
+        return wanted_by_default(channel, category) if wanted is None else bool(wanted)
+
+    def preferences_of(self, address: str) -> dict[tuple[str, str], bool]:
+        """The person's choices, by (channel, category); what is missing is the default."""
+        rows = self.conn.execute(
+            sa.select(preferences.c.channel, preferences.c.category, preferences.c.wanted).where(
+                preferences.c.address == address.casefold()
+            )
+        )
+        return {(channel, category): bool(wanted) for channel, category, wanted in rows}
+
+    def choose(
+        self, address: str, channel: str, category: str, wanted: bool, now: datetime
+    ) -> None:
+        row = insert(self.conn, preferences).values(
+            address=address.casefold(),
+            channel=channel,
+            category=category,
+            wanted=wanted,
+            updated_at=now,
+        )
+        self.conn.execute(
+            row.on_conflict_do_update(
+                index_elements=[
+                    preferences.c.address,
+                    preferences.c.channel,
+                    preferences.c.category,
+                ],
+                set_={"wanted": row.excluded.wanted, "updated_at": row.excluded.updated_at},
+            )
+        )
+
+    def time_zone_of(self, address: str) -> str | None:
+        return self.conn.execute(  # type: ignore[no-any-return]
+            sa.select(time_zones.c.timezone).where(time_zones.c.address == address.casefold())
+        ).scalar()
+
+    def set_time_zone(self, address: str, timezone: str, now: datetime) -> None:
+        row = insert(self.conn, time_zones).values(
+            address=address.casefold(), timezone=timezone, updated_at=now
+        )
+        self.conn.execute(
+            row.on_conflict_do_update(
+                index_elements=[time_zones.c.address],
+                set_={"timezone": row.excluded.timezone, "updated_at": row.excluded.updated_at},
+            )
+        )
 
     # Deliveries
 
@@ -244,8 +449,13 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         recipient: str,
         context: Mapping[str, Any],
         now: datetime,
+        address: str | None = None,
+        category: str | None = None,
+        due_at: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> bool:
-        """Queue a delivery unless one with this key exists already; True if queued."""
+        """Queue a delivery unless one with this key exists already; True if queued. It is due
+        `now` unless `due_at` says later; see Delivery for the rest."""
         values = {
             "key": key,
             "channel": channel,
@@ -254,9 +464,12 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             "context": dict(context),
             "state": QUEUED,
             "attempts": 0,
-            "due_at": now,
+            "due_at": due_at or now,
             "created_at": now,
             "updated_at": now,
+            "address": address.casefold() if address else None,
+            "category": category,
+            "expires_at": expires_at,
         }
         statement = insert(self.conn, deliveries).values(values).on_conflict_do_nothing()
         return self.conn.execute(statement.returning(deliveries.c.id)).first() is not None
@@ -274,6 +487,9 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 deliveries.c.context,
                 deliveries.c.attempts,
                 deliveries.c.created_at,
+                deliveries.c.address,
+                deliveries.c.category,
+                deliveries.c.expires_at,
             )
             .where(
                 deliveries.c.channel == channel,
@@ -289,7 +505,8 @@ class UnitOfWork(shared.outbox.UnitOfWork):
     def record_attempt(self, delivery: Delivery, result: Outcome, now: datetime) -> None:
         values: dict[str, Any] = {
             "state": result.state,
-            "attempts": delivery.attempts + 1,
+            # A delivery put back in the queue (quiet hours) was not attempted.
+            "attempts": delivery.attempts + (result.state != QUEUED),
             "last_error": result.error,
             "updated_at": now,
         }
