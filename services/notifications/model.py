@@ -30,6 +30,15 @@ class Member:
 
 # --- Deliveries: one message to one person on one channel, and what became of it ---------------
 
+# The kinds of text (kinds of mail are in mail.py): a text's context has the event's snapshot
+# ("event", see handlers.snapshot), the zone its quiet hours default to ("timezone"), and for a
+# reminder what it reminds of ("reminder": rsvp_id, starts_at).
+TEXT_PROMOTED = "text-promoted"  # a seat opened up for them
+TEXT_UPDATED = "text-updated"  # the time or place changed, within 24 hours of the start
+TEXT_CANCELLED = "text-cancelled"  # cancelled, within 24 hours of the start
+TEXT_REMINDER = "text-reminder"  # two hours before
+TEXT_OPT_IN = "text-opt-in"  # the confirmation of an opt-in made on the preferences page
+
 QUEUED, SENT, RETRYING, FAILED = "queued", "sent", "retrying", "failed"
 # Not sent, on purpose: the event is over, the RSVP no longer yes, the person unsubscribed or
 # never opted in to texts. `last_error` says which.

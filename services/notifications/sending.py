@@ -121,6 +121,8 @@ def hold_back(uow: UnitOfWork, delivery: Delivery, now: datetime) -> Outcome | N
     if delivery.channel == SMS:
         if not stored.may_text(uow, delivery.recipient):
             return Outcome(DROPPED, None, "the number has not opted in to texts, or opted out")
+        if delivery.category is None:
+            return None  # the answer to what the person just did (opting in): never held
         zone = (delivery.address and uow.time_zone_of(delivery.address)) or delivery.context[
             "timezone"
         ]
