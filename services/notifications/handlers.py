@@ -21,6 +21,7 @@ from services.notifications.model import (
     Community,
     Event,
     Member,
+    Occasion,
     Override,
     delivery_key,
 )
@@ -149,27 +150,33 @@ def mail_about_rsvp(kind: str | None) -> MessageHandler:
                 "waitlist_position": rsvp.get("waitlist_position"),
                 # What the event was when the RSVP changed: the mail tells that, however late
                 # it goes out (a later change of the event is a mail of its own).
-                "event": {
-                    "id": event.id,
-                    "community_name": event.community_name,
-                    "url": event.url,
-                    "timezone": event.timezone,
-                    "all_day": event.all_day,
-                    "discreet": event.discreet,
-                    "uid": occasion.uid,
-                    "sequence": occasion.sequence,
-                    "title": occasion.title,
-                    "description": occasion.description,
-                    "location": occasion.location,
-                    "online_url": occasion.online_url,
-                    "local_start": occasion.local_start.isoformat(),
-                    "local_end": occasion.local_end.isoformat(),
-                },
+                "event": snapshot(event, occasion),
             },
             now=datetime.now(UTC),
         )
 
     return handle
+
+
+def snapshot(event: Event, occasion: Occasion) -> dict[str, Any]:
+    """What a delivery keeps of the event (or the date of it) it is about, to compose its message
+    from however late it goes out."""
+    return {
+        "id": event.id,
+        "community_name": event.community_name,
+        "url": event.url,
+        "timezone": event.timezone,
+        "all_day": event.all_day,
+        "discreet": event.discreet,
+        "uid": occasion.uid,
+        "sequence": occasion.sequence,
+        "title": occasion.title,
+        "description": occasion.description,
+        "location": occasion.location,
+        "online_url": occasion.online_url,
+        "local_start": occasion.local_start.isoformat(),
+        "local_end": occasion.local_end.isoformat(),
+    }
 
 
 def event_from_state(state: Mapping[str, Any]) -> Event:
