@@ -8,9 +8,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from services.notifications import handlers, inbound, pages, sending, store
+from services.notifications import handlers, inbound, pages, preferences, sending, store, texting
 from services.notifications.mail import Mail
-from services.notifications.model import EMAIL
+from services.notifications.model import EMAIL, SMS
+from services.notifications.reminders import Reminders
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -39,6 +40,21 @@ def service(config: Config) -> Service:
     if courier is not None:
         mail_sender = sending.Sender(notifications_store, EMAIL, courier)
         tasks.append(Task("email", mail_sender.send_all))
+    texts_courier = texting.text_courier(config)
+    if texts_courier is not None:
+        text_sender = sending.Sender(notifications_store, SMS, texts_courier)
+        tasks.append(Task("sms", text_sender.send_all))
+    reminders = Reminders(notifications_store)
+
+    def remind() -> int:
+        queued = reminders.queue_due()
+        if queued:  # committed: the senders may send them now
+            for task in tasks:
+                if task.run is not remind:
+                    task.wake.set()
+        return queued
+
+    tasks.append(Task("reminders", remind))
     handle = transactional(
         notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
     )
@@ -93,4 +109,8 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     sms_inbound = inbound.blueprint(config.sms_auth_token, config.base_url)
     app.register_blueprint(sms_inbound)
     csrf.exempt(sms_inbound)  # the provider posts forms without our token; its signature is checked
+    app.register_blueprint(preferences.blueprint())
+    # Mail providers' one-click unsubscribe POSTs carry no CSRF token and no cookie: the signed
+    # token in the URL is the proof. Only that view; the preferences form keeps its CSRF check.
+    csrf.exempt(preferences.ONE_CLICK_VIEW)
     return app

@@ -8,15 +8,24 @@ the community too, so a membership can be stored even if the community's own mes
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.notifications.mail import GOING, PROMOTED, SIGN_IN, WAITLISTED
+from services.notifications import mail as letters
+from services.notifications import store as stored
 from services.notifications.model import (
+    ANNOUNCEMENTS,
     CONFIRMED,
     EMAIL,
+    SMS,
+    TEXT_CANCELLED,
+    TEXT_PROMOTED,
+    TEXT_UPDATED,
+    UPDATES,
+    WAITLISTED,
     Attendee,
     Community,
     Event,
@@ -58,9 +67,9 @@ def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
     member = payload["member"]
     lifetime = datetime.fromisoformat(payload["expires_at"]) - envelope.occurred_at
     uow.queue_delivery(
-        delivery_key(SIGN_IN, payload["link_id"], member["id"], EMAIL),
+        delivery_key(letters.SIGN_IN, payload["link_id"], member["id"], EMAIL),
         channel=EMAIL,
-        kind=SIGN_IN,
+        kind=letters.SIGN_IN,
         recipient=member["email"],
         context={
             "name": member["name"],
@@ -72,14 +81,156 @@ def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
     )
 
 
-def record_event(uow: UnitOfWork, envelope: Envelope) -> None:
+def record_event(uow: UnitOfWork, envelope: Envelope) -> Event | None:
     """Every event message carries the event's whole new state; keep it if it is newer, and
-    move its answers' start times (and so their reminders) with it."""
+    move its answers' start times (and so their reminders) with it. None if it was not newer."""
     event = event_from_state(envelope.payload["event"])
     if not uow.record_event(event):
         log.info("kept a newer state of event %s than sequence %d", event.id, event.sequence)
-        return
+        return None
     uow.move_attendees(event)
+    return event
+
+
+def announce_event(uow: UnitOfWork, envelope: Envelope) -> None:
+    """A new event: tell the community's members who want announcements by email, with links
+    to answer. A surprise's honoree hears nothing."""
+    event = record_event(uow, envelope)
+    if event is None or event.status == "cancelled":
+        return
+    now = datetime.now(UTC)
+    _, ends_at = event.bounds(None)
+    for member, _role in uow.members_of(event.community_id):
+        if event.kept_from(member.email) or not uow.wants(member.email, EMAIL, ANNOUNCEMENTS):
+            continue
+        uow.queue_delivery(
+            delivery_key("announce", event.id, member.id, EMAIL),
+            channel=EMAIL,
+            kind=letters.ANNOUNCED,
+            recipient=member.email,
+            address=member.email,
+            category=ANNOUNCEMENTS,
+            # Once the first date is over an announcement is stale: the event page says the rest.
+            expires_at=ends_at,
+            context={
+                "name": member.name,
+                "email": member.email,
+                "event": snapshot(event, event.occasion(None)),
+                "repeats": event.rrule is not None,
+            },
+            now=now,
+        )
+
+
+def tell_about_change(uow: UnitOfWork, envelope: Envelope) -> None:
+    """The time or place of an event (or of one date of a series) changed: tell everyone going,
+    once each, with their invitation updated (same UID, higher SEQUENCE), and by text too when
+    it starts within a day. Changes nobody needs to act on (a description, a capacity) are
+    left to the calendar feeds."""
+    event = record_event(uow, envelope)
+    changed = sorted(set(envelope.payload.get("changed") or ()) & NOTICEABLE)
+    if event is None or not changed or event.status == "cancelled":
+        return
+    occurrence = envelope.payload.get("occurrence")
+    going = uow.attendees_of(
+        event.id, (CONFIRMED,), datetime.fromisoformat(occurrence) if occurrence else None
+    )
+    _tell(uow, event, going, letters.UPDATED, TEXT_UPDATED, {"changed": changed})
+
+
+def tell_about_cancellation(uow: UnitOfWork, envelope: Envelope) -> None:
+    """The event, or one date of a series, is cancelled: tell everyone going or waiting, once
+    each; those going get an iMIP CANCEL that removes it from their calendar."""
+    event = record_event(uow, envelope)
+    if event is None:
+        return
+    occurrence = envelope.payload.get("occurrence")
+    affected = uow.attendees_of(
+        event.id,
+        (CONFIRMED, WAITLISTED),
+        datetime.fromisoformat(occurrence) if occurrence else None,
+    )
+    _tell(uow, event, affected, letters.CANCELLED, TEXT_CANCELLED, {})
+
+
+def _tell(
+    uow: UnitOfWork,
+    event: Event,
+    attendees: list[Attendee],
+    kind: str,
+    text_kind: str,
+    extra: dict[str, Any],
+) -> None:
+    """One mail per person about `event`'s latest change (`kind`), covering each of their dates
+    still ahead, and a text about the first of them if it begins within a day."""
+    now = datetime.now(UTC)
+    for email, theirs in _by_person(attendees).items():
+        if event.kept_from(email):
+            continue
+        ahead = [(a, *event.bounds(a.occurrence)) for a in theirs]
+        ahead = [(a, start, end) for a, start, end in ahead if end > now]
+        if not ahead:
+            continue
+        ahead.sort(key=lambda item: item[1])
+        first, first_start, first_end = ahead[0]
+        who = _person_key(email)
+        version = f"{event.id}:{event.sequence}"
+        uow.queue_delivery(
+            delivery_key(kind, version, who, EMAIL),
+            channel=EMAIL,
+            kind=kind,
+            recipient=first.email,
+            address=first.email,
+            category=UPDATES,
+            expires_at=max(end for _, _, end in ahead),
+            context={
+                "name": first.name,
+                "email": first.email,
+                "manage_url": first.manage_url,
+                # The dates they hold a seat for get the calendar part; those they wait for
+                # are only told.
+                "dates": [
+                    {
+                        **snapshot(event, event.occasion(a.occurrence)),
+                        "going": a.status == CONFIRMED,
+                    }
+                    for a, _, _ in ahead
+                ],
+                **extra,
+            },
+            now=now,
+        )
+        phone = next((a.phone for a, _, _ in ahead if a.phone), None)
+        if phone and first_start - now <= TEXT_WITHIN and stored.may_text(uow, phone):
+            uow.queue_delivery(
+                delivery_key(text_kind, version, who, SMS),
+                channel=SMS,
+                kind=text_kind,
+                recipient=phone,
+                address=first.email,
+                category=UPDATES,
+                expires_at=first_end,
+                context={
+                    "name": first.name,
+                    "event": snapshot(event, event.occasion(first.occurrence)),
+                    "timezone": event.timezone,
+                    **extra,
+                },
+                now=now,
+            )
+
+
+def _by_person(attendees: list[Attendee]) -> dict[str, list[Attendee]]:
+    """Answers grouped by the address they were made with (without case): one person, one mail."""
+    people: dict[str, list[Attendee]] = {}
+    for attendee in attendees:
+        people.setdefault(attendee.email.strip().casefold(), []).append(attendee)
+    return people
+
+
+def _person_key(email: str) -> str:
+    """A short, stable stand-in for an address in delivery keys (addresses may be 320 long)."""
+    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:24]
 
 
 def record_answer(uow: UnitOfWork, envelope: Envelope) -> Attendee | None:
@@ -116,9 +267,9 @@ def record_answer(uow: UnitOfWork, envelope: Envelope) -> Attendee | None:
 
 def mail_about_rsvp(kind: str | None) -> MessageHandler:
     """Keep the RSVP's new state and queue the mail it calls for: `kind` is the letter (GOING,
-    PROMOTED or WAITLISTED; None for answers that get no mail). Its key names the RSVP's state and
-    the event's sequence, so a redelivered or republished message queues nothing new, while a
-    later answer (cancel, then yes again) does."""
+    PROMOTED or WAITLISTED of mail.py; None for answers that get no mail), and a promotion is
+    texted too. Its key names the RSVP's state and the event's sequence, so a redelivered or
+    republished message queues nothing new, while a later answer (cancel, then yes again) does."""
 
     def handle(uow: UnitOfWork, envelope: Envelope) -> None:
         rsvp = envelope.payload["rsvp"]
@@ -133,11 +284,32 @@ def mail_about_rsvp(kind: str | None) -> MessageHandler:
         if event.kept_from(rsvp["email"]):
             log.info("no mail about surprise %s to its honoree", event.id)
             return
-        if event.status == "cancelled":
-            return
         occurrence = rsvp.get("occurrence")
-        occasion = event.occasion(datetime.fromisoformat(occurrence) if occurrence else None)
+        when = datetime.fromisoformat(occurrence) if occurrence else None
+        if not event.is_on(when):
+            return
+        occasion = event.occasion(when)
         version = f"{rsvp['status']}:{event.sequence}:{rsvp.get('updated_at') or ''}"
+        now = datetime.now(UTC)
+        if kind == letters.PROMOTED and rsvp.get("phone") and stored.may_text(uow, rsvp["phone"]):
+            _, end = event.bounds(when)
+            if end > now:
+                uow.queue_delivery(
+                    delivery_key("rsvp", version, rsvp["id"], SMS),
+                    channel=SMS,
+                    kind=TEXT_PROMOTED,
+                    recipient=rsvp["phone"],
+                    address=rsvp["email"],
+                    category=UPDATES,
+                    expires_at=end,
+                    context={
+                        "name": rsvp["name"],
+                        "event": snapshot(event, occasion),
+                        "timezone": event.timezone,
+                        "manage_url": rsvp["manage_url"],
+                    },
+                    now=now,
+                )
         uow.queue_delivery(
             delivery_key("rsvp", version, rsvp["id"], EMAIL),
             channel=EMAIL,
@@ -152,7 +324,7 @@ def mail_about_rsvp(kind: str | None) -> MessageHandler:
                 # it goes out (a later change of the event is a mail of its own).
                 "event": snapshot(event, occasion),
             },
-            now=datetime.now(UTC),
+            now=now,
         )
 
     return handle
@@ -231,23 +403,26 @@ def member_from_state(state: Mapping[str, Any]) -> Member:
     )
 
 
-EVENT_MESSAGES = (
-    "events.event_scheduled",
-    "events.event_updated",
-    "events.event_cancelled",
-    "events.occurrence_cancelled",
-    "events.occurrence_updated",
+# What in an event's change its attendees need to hear of: when and where it is.
+NOTICEABLE = frozenset(
+    {"starts_at", "ends_at", "timezone", "all_day", "rrule", "location", "online_url"}
 )
+# A change this close to the start is texted too: mail may not be read in time.
+TEXT_WITHIN = timedelta(hours=24)
 
 HANDLERS: dict[str, MessageHandler] = {
     "events.community_created": record_community,
     "events.member_added": record_member,
     "events.member_updated": record_contact_details,
     "events.sign_in_requested": mail_sign_in_link,
-    **dict.fromkeys(EVENT_MESSAGES, record_event),
-    "rsvps.rsvp_confirmed": mail_about_rsvp(GOING),
-    "rsvps.rsvp_promoted": mail_about_rsvp(PROMOTED),
-    "rsvps.rsvp_waitlisted": mail_about_rsvp(WAITLISTED),
+    "events.event_scheduled": announce_event,
+    "events.event_updated": tell_about_change,
+    "events.occurrence_updated": tell_about_change,
+    "events.event_cancelled": tell_about_cancellation,
+    "events.occurrence_cancelled": tell_about_cancellation,
+    "rsvps.rsvp_confirmed": mail_about_rsvp(letters.GOING),
+    "rsvps.rsvp_promoted": mail_about_rsvp(letters.PROMOTED),
+    "rsvps.rsvp_waitlisted": mail_about_rsvp(letters.WAITLISTED),
     "rsvps.rsvp_declined": mail_about_rsvp(None),
     "rsvps.rsvp_marked_maybe": mail_about_rsvp(None),
     "rsvps.rsvp_cancelled": mail_about_rsvp(None),

@@ -1,5 +1,6 @@
-"""The calendar invitation a confirmation carries (iMIP, RFC 6047): an iTIP REQUEST for the one
-event or date the recipient is going to, which calendar apps add with the recipient's answer.
+"""The calendar part of mail about what someone is going to (iMIP, RFC 6047): an iTIP REQUEST
+for the event or dates they are going to, which calendar apps add with their answer, sent again
+with a higher SEQUENCE when the time or place changes, and an iTIP CANCEL that removes them.
 
 What mail clients need, learned from other projects' bugs (FIELD-NOTES.md, "Invitations by email"):
 - `METHOD:REQUEST` in the body and as the MIME type's `method`, or Gmail shows no buttons and
@@ -10,6 +11,9 @@ What mail clients need, learned from other projects' bugs (FIELD-NOTES.md, "Invi
   calendar entry, and a later update (same UID, higher SEQUENCE) replaces it.
 - Times carry the event's TZID with its VTIMEZONE (shared.vtimezone); all-day events are dates.
 - Private events and consult groups: title, time and link only, as in the feeds.
+- A change to a whole series reaches someone going to several of its dates in one mail, whose
+  calendar part has one VEVENT per date (each its own UID, as above): told once, every entry
+  updated.
 """
 
 from __future__ import annotations
@@ -24,27 +28,64 @@ import icalendar
 from shared.vtimezone import vtimezone
 
 PRODID = "-//Hearth//Hearth notifications 1.0//EN"
-REQUEST = "REQUEST"
+REQUEST, CANCEL = "REQUEST", "CANCEL"
 
 
 def request(
-    event: Mapping[str, Any],
+    events: list[Mapping[str, Any]],
     *,
     organizer: str,
     attendee: str,
     attendee_name: str,
     stamp: datetime,
 ) -> str:
-    """The iCalendar text inviting `attendee` to `event` (a delivery's event context, see
-    handlers.mail_about_rsvp), as accepted; `stamp` is when the invitation was made (DTSTAMP)."""
+    """The iCalendar text inviting `attendee` to each of `events` (deliveries' event snapshots,
+    see handlers.snapshot), as accepted; `stamp` is when the invitation was made (DTSTAMP). Sent
+    again with a higher SEQUENCE, it updates the same calendar entries."""
+    return _itip(REQUEST, events, organizer, attendee, attendee_name, stamp)
+
+
+def cancel(
+    events: list[Mapping[str, Any]],
+    *,
+    organizer: str,
+    attendee: str,
+    attendee_name: str,
+    stamp: datetime,
+) -> str:
+    """The iCalendar text that removes each of `events` from `attendee`'s calendar: the same
+    UIDs, `STATUS:CANCELLED`, and the SEQUENCE the cancellation raised."""
+    return _itip(CANCEL, events, organizer, attendee, attendee_name, stamp)
+
+
+def _itip(
+    method: str,
+    events: list[Mapping[str, Any]],
+    organizer: str,
+    attendee: str,
+    attendee_name: str,
+    stamp: datetime,
+) -> str:
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", REQUEST)
-    if not event["all_day"]:
-        calendar.add_component(vtimezone(event["timezone"]))
+    calendar.add("method", method)
+    for zone in sorted({e["timezone"] for e in events if not e["all_day"]}):
+        calendar.add_component(vtimezone(zone))
+    for event in events:
+        calendar.add_component(_vevent(method, event, organizer, attendee, attendee_name, stamp))
+    return str(calendar.to_ical().decode())
 
+
+def _vevent(
+    method: str,
+    event: Mapping[str, Any],
+    organizer: str,
+    attendee: str,
+    attendee_name: str,
+    stamp: datetime,
+) -> icalendar.Event:
     component = icalendar.Event()
     component.add("uid", event["uid"])
     component.add("dtstamp", stamp)
@@ -52,7 +93,7 @@ def request(
     component.add("summary", event["title"])
     component.add("dtstart", _moment(event, event["local_start"]))
     component.add("dtend", _moment(event, event["local_end"]))
-    component.add("status", "CONFIRMED")
+    component.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
     component.add("transp", "OPAQUE")
     component.add("url", event["url"])
     lines = []
@@ -77,8 +118,7 @@ def request(
     guest.params["ROLE"] = icalendar.vText("REQ-PARTICIPANT")
     guest.params["PARTSTAT"] = icalendar.vText("ACCEPTED")
     component.add("attendee", guest)
-    calendar.add_component(component)
-    return str(calendar.to_ical().decode())
+    return component
 
 
 def _moment(event: Mapping[str, Any], local: str) -> date | datetime:

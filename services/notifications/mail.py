@@ -13,17 +13,23 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifications import invitation
-from services.notifications.model import EMAIL, Delivery
+from services.notifications.model import ANNOUNCEMENTS, EMAIL, REMINDERS, UPDATES, Delivery
+from shared import timewords
 from shared.links import preferences_url, sign_in_url, unsubscribe_url
 
 SIGN_IN = "sign-in"
 GOING = "rsvp-going"
 PROMOTED = "rsvp-promoted"
 WAITLISTED = "rsvp-waitlisted"
+ANNOUNCED = "event-announced"
+UPDATED = "event-updated"
+CANCELLED = "event-cancelled"
+REMINDER = "event-reminder"
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,21 @@ class Mail:
             GOING: self.going,
             PROMOTED: self.going,
             WAITLISTED: self.waitlisted,
+            ANNOUNCED: self.announced,
+            UPDATED: self.updated,
+            CANCELLED: self.cancelled,
+            REMINDER: self.reminder,
         }
 
     def compose(self, delivery: Delivery) -> EmailMessage:
         letter = self.letters[delivery.kind](delivery)
+        unsubscribe = (
+            unsubscribe_url(
+                self.secret_key, self.base_url, letter.to_address, EMAIL, letter.category
+            )
+            if letter.category is not None
+            else None
+        )
         values = {
             **letter.values,
             "name": letter.to_name,
@@ -79,6 +96,7 @@ class Mail:
             # Every mail leads to the recipient's preferences page.
             "preferences_url": preferences_url(self.secret_key, self.base_url, letter.to_address),
             "category": letter.category,
+            "unsubscribe_url": unsubscribe,
         }
         message = EmailMessage()
         message["From"] = self.mail_from
@@ -90,13 +108,10 @@ class Mail:
         # Out-of-office replies and vacation notices must not answer machine mail.
         message["Auto-Submitted"] = "auto-generated"
         message["X-Auto-Response-Suppress"] = "All"
-        if letter.category is not None:
+        if unsubscribe is not None:
             # RFC 8058: mail providers POST "List-Unsubscribe=One-Click" to the URL; a GET of it
             # (a person, or a scanner opening every link) only shows a confirm page.
-            url = unsubscribe_url(
-                self.secret_key, self.base_url, letter.to_address, EMAIL, letter.category
-            )
-            message["List-Unsubscribe"] = f"<{url}>"
+            message["List-Unsubscribe"] = f"<{unsubscribe}>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self._render(f"{letter.template}.txt", values))
         message.add_alternative(self._render(f"{letter.template}.html", values), subtype="html")
@@ -168,7 +183,7 @@ class Mail:
             },
             thread=self.thread_of(event["id"]),
             calendar=invitation.request(
-                event,
+                [event],
                 organizer=self.envelope_from,
                 attendee=context["email"],
                 attendee_name=context["name"],
@@ -194,6 +209,131 @@ class Mail:
             },
             thread=self.thread_of(event["id"]),
         )
+
+    def announced(self, delivery: Delivery) -> Letter:
+        """A new event, for members who want announcements: what, when, where, and links that
+        open the answer form with the answer chosen (a GET saves nothing: scanners open links)."""
+        context = delivery.context
+        event = context["event"]
+        answer = f"{self.base_url}/rsvps/events/{event['id']}/answer"
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=f"New: {event['title']}, {short_when(event)}",
+            template="announced",
+            values={
+                **_event_values(event),
+                "repeats": context["repeats"],
+                "answers": {word: f"{answer}?response={word}" for word in ("yes", "maybe", "no")},
+            },
+            thread=self.thread_of(event["id"]),
+            category=ANNOUNCEMENTS,
+        )
+
+    def updated(self, delivery: Delivery) -> Letter:
+        """The time or place of what they are going to changed: the new details, and their
+        invitation again with a higher SEQUENCE, so their calendar moves the same entry."""
+        context = delivery.context
+        dates = context["dates"]
+        first = dates[0]
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=f"Changed: {first['title']} is now {short_when(first)}",
+            template="updated",
+            values={
+                **_event_values(first),
+                "dates": [_event_values(date) for date in dates],
+                "changed": changed_words(context["changed"]),
+                "manage_url": context["manage_url"],
+            },
+            thread=self.thread_of(first["id"]),
+            calendar=self._calendar(invitation.request, delivery, dates),
+            category=UPDATES,
+        )
+
+    def cancelled(self, delivery: Delivery) -> Letter:
+        """What they were going to (or waiting for) is cancelled: an iTIP CANCEL takes it out of
+        their calendar; those only waiting had no entry, so theirs has no calendar part."""
+        context = delivery.context
+        dates = context["dates"]
+        first = dates[0]
+        several = len(dates) > 1
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=(
+                f"Cancelled: {first['title']}"
+                if several
+                else f"Cancelled: {first['title']}, {short_when(first)}"
+            ),
+            template="cancelled",
+            values={**_event_values(first), "dates": [_event_values(date) for date in dates]},
+            thread=self.thread_of(first["id"]),
+            calendar=self._calendar(invitation.cancel, delivery, dates),
+            method=invitation.CANCEL,
+            category=UPDATES,
+        )
+
+    def reminder(self, delivery: Delivery) -> Letter:
+        """The day before: when and where, and the way to give up the seat if plans changed."""
+        context = delivery.context
+        event = context["event"]
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=f"Tomorrow: {event['title']}, {short_when(event)}",
+            template="reminder",
+            values={**_event_values(event), "manage_url": context["manage_url"]},
+            thread=self.thread_of(event["id"]),
+            category=REMINDERS,
+        )
+
+    def _calendar(
+        self,
+        itip: Callable[..., str],
+        delivery: Delivery,
+        dates: list[Mapping[str, Any]],
+    ) -> str | None:
+        """The calendar part for the dates the recipient holds a seat for, if any."""
+        going = [date for date in dates if date.get("going", True)]
+        if not going:
+            return None
+        context = delivery.context
+        return itip(
+            going,
+            organizer=self.envelope_from,
+            attendee=context["email"],
+            attendee_name=context["name"],
+            stamp=delivery.created_at,
+        )
+
+
+def short_when(event: Mapping[str, Any]) -> str:
+    """The start in few words, for subjects and texts: "Thu 3 Dec, 12:00 EST"."""
+    start = datetime.fromisoformat(event["local_start"])
+    if event["all_day"]:
+        return timewords.date_words(start.date())
+    return timewords.when(start.replace(tzinfo=ZoneInfo(event["timezone"])))
+
+
+CHANGE_WORDS = {
+    "starts_at": "time",
+    "ends_at": "time",
+    "timezone": "time",
+    "all_day": "time",
+    "rrule": "dates",
+    "location": "place",
+    "online_url": "online link",
+}
+
+
+def changed_words(changed: list[str]) -> str:
+    """What changed, for people: "time and place"."""
+    words = list(dict.fromkeys(CHANGE_WORDS[name] for name in changed if name in CHANGE_WORDS))
+    if len(words) <= 1:
+        return "".join(words) or "details"
+    return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _event_values(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -57,9 +57,17 @@ class Handler:
             self.arrived.notify_all()
         return "250 Message accepted for delivery"
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+    def wait_for(
+        self,
+        count: int,
+        timeout: float = 10.0,
+        where: Callable[[Received], bool] = lambda received: True,
+    ) -> list[Received]:
+        """The mail received once `count` of it matches `where` (or the timeout passed)."""
         with self.arrived:
-            self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            self.arrived.wait_for(
+                lambda: sum(1 for r in self.received if where(r)) >= count, timeout
+            )
         return list(self.received)
 
 
