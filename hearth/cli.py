@@ -145,3 +145,31 @@ def token(email: str, name: str | None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@main.command()
+@click.option(
+    "--state",
+    type=click.Choice(["queued", "retrying", "failed", "dropped", "sent", "all"]),
+    default=None,
+    help="only deliveries in this state (default: every state but sent)",
+)
+@click.option("--limit", type=int, default=50, show_default=True)
+def deliveries(state: str | None, limit: int) -> None:
+    """List the notifications service's deliveries, newest first, with their state and the last
+    error: what an operator checks when someone says a mail or text never came."""
+    from hearth.stack import Stack
+    from services.notifications.store import Store
+
+    stack = Stack(_config(strict=False), ["notifications"])
+    notifications = stack.services["notifications"]
+    with Store(notifications.engine, notifications.outbox).begin() as uow:
+        rows = uow.deliveries(state=state, limit=limit)
+    for row in rows:
+        error = f"  {row['last_error']}" if row["last_error"] else ""
+        click.echo(
+            f"{row['updated_at']:%Y-%m-%d %H:%M:%S}  {row['state']:<8}  {row['channel']:<5}  "
+            f"{row['kind']:<16}  {row['recipient']}  attempts={row['attempts']}{error}"
+        )
+    if not rows:
+        click.echo("no deliveries" + (f" in state {state}" if state else " waiting or failed"))

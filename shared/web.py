@@ -202,6 +202,8 @@ def install(
 ) -> None:
     """Error handlers, request metrics and the `healthz`, `readyz` and `metrics` endpoints."""
     metrics = Metrics(service)
+    # A service adds its own collectors to `app.extensions["hearth.metrics"].registry`.
+    app.extensions["hearth.metrics"] = metrics
     ops = Blueprint(f"{service}_ops", __name__)
 
     @ops.get(f"{prefix}healthz")

@@ -11,6 +11,7 @@ from flask import Flask
 from services.notifications import handlers, inbound, pages, preferences, sending, store, texting
 from services.notifications.mail import Mail
 from services.notifications.model import EMAIL, SMS
+from services.notifications.operators import DeliveriesCollector
 from services.notifications.reminders import Reminders
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
@@ -103,6 +104,7 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
         # Only the operations endpoints so far; the notifications API arrives with its features.
         openapi=lambda: document("Hearth notifications service", PREFIX, [], {}),
     )
+    app.extensions["hearth.metrics"].registry.register(DeliveriesCollector(parts.engine))
     if config.dev:
         # Shows every mail, sign-in links included: never part of a production app.
         app.register_blueprint(pages.dev_mailbox(PREFIX, smtp_url=config.smtp_url))

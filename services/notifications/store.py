@@ -516,11 +516,18 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             values["sent_at"] = now
         self.conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(values))
 
-    def deliveries(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Every delivery with its state, newest first (for operators and tests)."""
-        query = sa.select(deliveries).order_by(deliveries.c.id.desc())
+    def deliveries(
+        self, channel: str | None = None, state: str | None = "all", limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Deliveries with their state, newest first (for operators and tests): of one channel
+        if given; of one `state`, every state ("all"), or every state but sent (None)."""
+        query = sa.select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
         if channel is not None:
             query = query.where(deliveries.c.channel == channel)
+        if state is None:
+            query = query.where(deliveries.c.state != SENT)
+        elif state != "all":
+            query = query.where(deliveries.c.state == state)
         return [dict(row._mapping) for row in self.conn.execute(query)]
 
     # The dev mailbox
