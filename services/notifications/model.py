@@ -129,6 +129,9 @@ def outcome(attempts: int, now: datetime, error: Exception | None) -> Outcome:
 ANNOUNCEMENTS, UPDATES, REMINDERS = "announcements", "updates", "reminders"
 CATEGORIES = (ANNOUNCEMENTS, UPDATES, REMINDERS)
 CHANNELS = (EMAIL, SMS)
+# What each channel carries, so what a person can choose: texts are for what is near (changes
+# within a day, reminders), never announcements.
+CHOICES = {EMAIL: CATEGORIES, SMS: (UPDATES, REMINDERS)}
 
 
 def wanted_by_default(channel: str, category: str) -> bool:

@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
@@ -26,8 +25,7 @@ from services.notifications import messages, sms
 from services.notifications import store as stored
 from services.notifications.model import (
     ANNOUNCEMENTS,
-    CATEGORIES,
-    CHANNELS,
+    CHOICES,
     EMAIL,
     QUIET_FROM,
     QUIET_UNTIL,
@@ -135,12 +133,12 @@ def blueprint(clock: Callable[[], datetime] = utc_now) -> Blueprint:
 
 def current_choices(uow: stored.UnitOfWork, address: str) -> Choices:
     """The person's choices as stored, defaults where they chose nothing."""
-    phone = phone_on_record(uow, address)
+    phone = uow.phone_of(address)
     return Choices(
         wanted={
             (channel, category): uow.wants(address, channel, category)
-            for channel in CHANNELS
-            for category in CATEGORIES
+            for channel, categories in CHOICES.items()
+            for category in categories
         },
         timezone=uow.time_zone_of(address) or "",
         phone=phone or "",
@@ -153,8 +151,8 @@ def posted_choices(form: Mapping[str, str]) -> Choices:
     return Choices(
         wanted={
             (channel, category): _field(channel, category) in form
-            for channel in CHANNELS
-            for category in CATEGORIES
+            for channel, categories in CHOICES.items()
+            for category in categories
         },
         timezone=form.get("timezone", "").strip(),
         phone=form.get("phone", "").strip(),
@@ -248,7 +246,7 @@ def record(
         assert phone is not None, "checked() requires a phone to text"
         opt_in(uow, address, phone, choices.timezone or "UTC", now)
     else:
-        opt_out(uow, [phone, phone_on_record(uow, address)], now)
+        opt_out(uow, [phone, uow.phone_of(address)], now)
 
 
 def stop(
@@ -294,33 +292,6 @@ def opt_out(uow: stored.UnitOfWork, phones: list[str | None], now: datetime) -> 
             stored.record_sms_state(uow, phone, stored.OPTED_OUT, SOURCE, now)
 
 
-def phone_on_record(uow: stored.UnitOfWork, address: str) -> str | None:
-    """The number to show on the page: the one last opted in here, else the one the person
-    gave their community, else the one given with their latest answer.
-
-    These read the store's tables directly because the store has no query by address for them
-    yet; they belong in store.py."""
-    address = address.casefold()
-    conn = uow.conn
-    deliveries, members, attendees = stored.deliveries, stored.members, stored.attendees
-    candidates = (
-        sa.select(deliveries.c.recipient)
-        .where(deliveries.c.address == address, deliveries.c.kind == TEXT_OPT_IN)
-        .order_by(deliveries.c.id.desc()),
-        sa.select(members.c.phone)
-        .where(sa.func.lower(members.c.email) == address, members.c.phone.is_not(None))
-        .order_by(members.c.updated_at.desc()),
-        sa.select(attendees.c.phone)
-        .where(sa.func.lower(attendees.c.email) == address, attendees.c.phone.is_not(None))
-        .order_by(attendees.c.updated_at.desc()),
-    )
-    for query in candidates:
-        phone = conn.execute(query.limit(1)).scalar()
-        if phone:
-            return str(phone)
-    return None
-
-
 # --- Links and pages --------------------------------------------------------------------------
 
 
@@ -337,7 +308,7 @@ def _address(token: str) -> str:
 
 def _unsubscription(token: str) -> tuple[str, str, str]:
     found = unsubscription_of(current_app.config["SECRET_KEY"], token)
-    if found is None or found[0] not in CHANNELS or found[1] not in CATEGORIES:
+    if found is None or found[1] not in CHOICES.get(found[0], ()):
         abort(404, description=BAD_UNSUBSCRIBE_LINK)
     return found
 
@@ -359,10 +330,10 @@ def _preferences_page(
                     *CATEGORY_WORDS[category],
                     choices.wanted[(channel, category)],
                 )
-                for category in CATEGORIES
+                for category in categories
             ],
         )
-        for channel in CHANNELS
+        for channel, categories in CHOICES.items()
     ]
     return render_template(
         "preferences.html",

@@ -15,6 +15,7 @@ from services.notifications.model import (
     QUEUED,
     RETRYING,
     SENT,
+    TEXT_OPT_IN,
     Attendee,
     Community,
     Delivery,
@@ -379,6 +380,28 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         self.conn.execute(
             attendees.update().where(attendees.c.rsvp_id == rsvp_id).values({column: starts_at})
         )
+
+    def phone_of(self, address: str) -> str | None:
+        """The number a person would be texted at, to show on their preferences page: the one
+        last opted in there, else the one they gave their community, else the one given with
+        their latest answer."""
+        address = address.casefold()
+        candidates = (
+            sa.select(deliveries.c.recipient)
+            .where(deliveries.c.address == address, deliveries.c.kind == TEXT_OPT_IN)
+            .order_by(deliveries.c.id.desc()),
+            sa.select(members.c.phone)
+            .where(sa.func.lower(members.c.email) == address, members.c.phone.is_not(None))
+            .order_by(members.c.updated_at.desc()),
+            sa.select(attendees.c.phone)
+            .where(sa.func.lower(attendees.c.email) == address, attendees.c.phone.is_not(None))
+            .order_by(attendees.c.updated_at.desc()),
+        )
+        for query in candidates:
+            phone = self.conn.execute(query.limit(1)).scalar()
+            if phone:
+                return str(phone)
+        return None
 
     # Preferences
 
