@@ -1,5 +1,6 @@
-"""The notifications service's pages: the dev mailbox, where `hearth dev` keeps the mail it would
-have sent, so every journey (sign-in included) can be followed without a mail server."""
+"""The notifications service's pages: the dev mailbox, where `hearth dev` keeps the mail and texts
+it would have sent, so every journey (sign-in included) can be followed without a mail server or
+an SMS provider."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
+
+from services.notifications import sms
+from services.notifications.model import EMAIL, SMS
 
 
 def dev_mailbox(prefix: str, *, smtp_url: str | None) -> Blueprint:
@@ -26,8 +30,9 @@ def dev_mailbox(prefix: str, *, smtp_url: str | None) -> Blueprint:
             stored = uow.mailbox_message(message_id)
         if stored is None:
             abort(404)
-        parts = mime_parts(stored["content"]) if stored["channel"] == "email" else None
-        return render_template("mailbox_message.html", stored=stored, parts=parts)
+        parts = mime_parts(stored["content"]) if stored["channel"] == EMAIL else None
+        text = text_facts(stored["content"]) if stored["channel"] == SMS else None
+        return render_template("mailbox_message.html", stored=stored, parts=parts, text=text)
 
     return bp
 
@@ -50,3 +55,14 @@ def mime_parts(content: str) -> dict[str, Any]:
         elif kind == "text/calendar":
             found["calendars"].append((part.get_param("method") or "", body))
     return found
+
+
+def text_facts(body: str) -> dict[str, Any]:
+    """What a text costs: carriers bill by the segment, and one character outside GSM-7 makes
+    the whole text UCS-2, with less than half the room."""
+    return {
+        "segments": sms.segment_count(body),
+        "encoding": sms.encoding_of(body),
+        "characters": len(body),
+        "outside_gsm7": sorted({c for c in body if sms.encoding_of(c) == "UCS-2"}),
+    }
