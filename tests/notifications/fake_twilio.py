@@ -36,7 +36,9 @@ class FakeTwilio:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.accepted: list[Recorded] = []  # the requests answered 2xx: the texts that went out
         self._script: list[Answer] = []
+        self._by_number: dict[str, Answer] = {}
         self._sids = itertools.count(1)
         self._lock = threading.Lock()
         self.url = ""
@@ -58,13 +60,29 @@ class FakeTwilio:
     def invalid_number(self) -> None:
         self.answer(400, {"code": 21211, "message": "The 'To' number is not a valid phone number."})
 
+    def busy(self, times: int, status: int = 429, retry_after: int | None = None) -> None:
+        """Answer the next `times` requests not yet scripted with `status`, and Retry-After."""
+        headers = {} if retry_after is None else {"Retry_After": str(retry_after)}
+        for _ in range(times):
+            self.answer(status, **headers)
+
+    def refuse(self, number: str, code: int, message: str = "refused") -> None:
+        """Answer every text to `number` with 400 and `code` (21610 for a number that texted
+        STOP to the provider, 21211 for one that does not exist), whatever else is scripted."""
+        self._by_number[number] = Answer(400, {"code": code, "message": message})
+
     def _respond(self, recorded: Recorded) -> Answer:
         with self._lock:
             self.requests.append(recorded)
-            if self._script:
-                return self._script.pop(0)
-            sid = f"SM{next(self._sids):032x}"
-        return Answer(201, {"sid": sid, "status": "queued", "num_segments": "1"})
+            answer = self._by_number.get(recorded.form.get("To", ""))
+            if answer is None and self._script:
+                answer = self._script.pop(0)
+            if answer is None:
+                sid = f"SM{next(self._sids):032x}"
+                answer = Answer(201, {"sid": sid, "status": "queued", "num_segments": "1"})
+            if 200 <= answer.status < 300:
+                self.accepted.append(recorded)
+        return answer
 
 
 @contextmanager
