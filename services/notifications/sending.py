@@ -24,7 +24,9 @@ from services.notifications.model import (
     DROPPED,
     QUEUED,
     SMS,
+    TEXT_OPT_IN,
     Delivery,
+    Drop,
     Outcome,
     TryLater,
     Undeliverable,
@@ -74,27 +76,31 @@ class Sender:
                 return 0
             with self.courier.session(uow) as send:
                 for delivery in due:
-                    held = hold_back(uow, delivery, self.now())
-                    if held is not None:
-                        log.info("%s %s: %s", delivery.key, held.state, held.error)
-                        uow.record_attempt(delivery, held, self.now())
-                        continue
-                    error: Exception | None = None
-                    try:
-                        send(delivery)
-                    except (TryLater, Undeliverable) as refusal:
-                        error = refusal
-                    except Exception as bug:
-                        # Not the other end's answer: a template or context that cannot make a
-                        # message will not make one on the next attempt either.
-                        log.exception("could not send %s", delivery.key)
-                        error = Undeliverable(f"{type(bug).__name__}: {bug}")
-                    now = self.now()
-                    result = outcome(delivery.attempts + 1, now, error)
-                    if error is not None:
-                        log.warning("%s %s: %s", delivery.key, result.state, error)
-                    uow.record_attempt(delivery, result, now)
+                    result = self._attempt(uow, send, delivery)
+                    uow.record_attempt(delivery, result, self.now())
         return len(due)
+
+    def _attempt(self, uow: UnitOfWork, send: Send, delivery: Delivery) -> Outcome:
+        """Send one delivery unless it is held back, and say what became of it. Nothing one
+        delivery does stops the rest of the batch."""
+        error: Exception | None = None
+        try:
+            held = hold_back(uow, delivery, self.now())
+            if held is not None:
+                log.info("%s %s: %s", delivery.key, held.state, held.error)
+                return held
+            send(delivery)
+        except (TryLater, Undeliverable, Drop) as refusal:
+            error = refusal
+        except Exception as bug:
+            # Not the other end's answer: a template or context that cannot make a message (or
+            # an unknown time zone) will not make one on the next attempt either.
+            log.exception("could not send %s", delivery.key)
+            error = Undeliverable(f"{type(bug).__name__}: {bug}")
+        result = outcome(delivery.attempts + 1, self.now(), error)
+        if error is not None:
+            log.warning("%s %s: %s", delivery.key, result.state, error)
+        return result
 
     def send_all(self) -> int:
         """Attempt everything due now (retries wait for their time)."""
@@ -121,8 +127,8 @@ def hold_back(uow: UnitOfWork, delivery: Delivery, now: datetime) -> Outcome | N
     if delivery.channel == SMS:
         if not stored.may_text(uow, delivery.recipient):
             return Outcome(DROPPED, None, "the number has not opted in to texts, or opted out")
-        if delivery.category is None:
-            return None  # the answer to what the person just did (opting in): never held
+        if delivery.kind == TEXT_OPT_IN:
+            return None  # the answer to what the person just did: never held
         zone = (delivery.address and uow.time_zone_of(delivery.address)) or delivery.context[
             "timezone"
         ]

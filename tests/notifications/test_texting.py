@@ -248,6 +248,28 @@ def test_a_text_goes_out_once_with_the_contracts_fields(stack, twilio, texter, c
     assert len(twilio.requests) == 1
 
 
+def test_a_text_that_cannot_be_checked_fails_alone_and_the_next_goes_out(
+    stack, twilio, texter, clock
+):
+    opt_in(stack)
+    broken = queue(
+        stack,
+        TEXT_PROMOTED,
+        now=clock.now,
+        version="broken",
+        context={**event_context(), "timezone": "Mars/Olympus_Mons"},
+    )
+    fine = queue(stack, TEXT_PROMOTED, now=clock.now, version="fine")
+
+    assert texter.send_all() == 2
+
+    rows = deliveries(stack)
+    assert rows[broken]["state"] == "failed"
+    assert "Mars/Olympus_Mons" in rows[broken]["last_error"]
+    assert rows[fine]["state"] == "sent"
+    assert len(twilio.requests) == 1
+
+
 @BOTH_DATABASES
 def test_an_opt_out_the_provider_reports_stops_every_later_text(stack, twilio, texter, clock):
     opt_in(stack)
