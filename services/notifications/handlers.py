@@ -125,32 +125,48 @@ def announce_event(uow: UnitOfWork, envelope: Envelope) -> None:
 def tell_about_change(uow: UnitOfWork, envelope: Envelope) -> None:
     """The time or place of an event (or of one date of a series) changed: tell everyone going,
     once each, with their invitation updated (same UID, higher SEQUENCE), and by text too when
-    it starts within a day. Changes nobody needs to act on (a description, a capacity) are
-    left to the calendar feeds."""
+    it starts within a day. Dates a changed rule left out are cancellations for those going.
+    Changes nobody needs to act on (a description, a capacity) are left to the calendar feeds."""
+    before = uow.event(envelope.payload["event"]["id"])
     event = record_event(uow, envelope)
     changed = sorted(set(envelope.payload.get("changed") or ()) & NOTICEABLE)
     if event is None or not changed or event.status == "cancelled":
         return
-    occurrence = envelope.payload.get("occurrence")
-    going = uow.attendees_of(
-        event.id, (CONFIRMED,), datetime.fromisoformat(occurrence) if occurrence else None
-    )
-    _tell(uow, event, going, letters.UPDATED, TEXT_UPDATED, {"changed": changed})
+    going = [
+        answer
+        for answer in _answers(uow, event, envelope, (CONFIRMED,))
+        if answer.occurrence not in event.cancelled_occurrences  # told when it was cancelled
+    ]
+    # A series moved as a whole leaves every answer's date behind (answers name a date by its
+    # original start): that is the change itself, not dates left out.
+    moved = before is not None and before.local_start != event.local_start
+    dropped = [] if moved else [a for a in going if not event.is_date(a.occurrence)]
+    kept = [a for a in going if a not in dropped]
+    _tell(uow, event, kept, letters.UPDATED, TEXT_UPDATED, {"changed": changed})
+    _tell(uow, event, dropped, letters.CANCELLED, TEXT_CANCELLED, {})
 
 
 def tell_about_cancellation(uow: UnitOfWork, envelope: Envelope) -> None:
     """The event, or one date of a series, is cancelled: tell everyone going or waiting, once
-    each; those going get an iMIP CANCEL that removes it from their calendar."""
+    each; those going get an iMIP CANCEL that removes it from their calendar. Dates cancelled
+    before were told then."""
     event = record_event(uow, envelope)
     if event is None:
         return
-    occurrence = envelope.payload.get("occurrence")
-    affected = uow.attendees_of(
-        event.id,
-        (CONFIRMED, WAITLISTED),
-        datetime.fromisoformat(occurrence) if occurrence else None,
-    )
+    affected = _answers(uow, event, envelope, (CONFIRMED, WAITLISTED))
+    if envelope.payload.get("occurrence") is None:
+        affected = [a for a in affected if a.occurrence not in event.cancelled_occurrences]
     _tell(uow, event, affected, letters.CANCELLED, TEXT_CANCELLED, {})
+
+
+def _answers(
+    uow: UnitOfWork, event: Event, envelope: Envelope, statuses: tuple[str, ...]
+) -> list[Attendee]:
+    """The answers a message about `event` concerns: of its one date if it names one, else all."""
+    occurrence = envelope.payload.get("occurrence")
+    return uow.attendees_of(
+        event.id, statuses, datetime.fromisoformat(occurrence) if occurrence else None
+    )
 
 
 def _tell(

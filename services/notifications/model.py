@@ -9,6 +9,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.recurrence import Series
+
 
 @dataclass(frozen=True)
 class Community:
@@ -202,6 +204,18 @@ class Event:
     def is_on(self, occurrence: datetime | None) -> bool:
         """Whether the event, or that date of the series, still takes place."""
         return self.status != "cancelled" and occurrence not in self.cancelled_occurrences
+
+    def is_date(self, occurrence: datetime | None) -> bool:
+        """Whether an answer's date (None: the one-off event) is still one of the event's dates:
+        neither cancelled on its own nor left out by a changed rule."""
+        if occurrence is None:
+            return True
+        if occurrence in self.cancelled_occurrences:
+            return False
+        if any(o.original_start == occurrence for o in self.overrides):
+            return True
+        series = Series(self.local_start, self.local_end, self.timezone, self.rrule)
+        return series.is_occurrence(occurrence)
 
     def bounds(self, occurrence: datetime | None) -> tuple[datetime, datetime]:
         """When the event, or that date of it, begins and ends now, as UTC instants."""

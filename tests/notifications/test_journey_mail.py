@@ -684,12 +684,6 @@ def test_cancelling_the_series_tells_each_person_once_about_all_their_dates(
     assert post.after() == [], "a series cancelled twice is told once"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers._tell tells people about dates of the series already cancelled one by one: "
-    "cancelling the series mails Ana again (a CANCEL for her second date, cancelled before), "
-    "and Cy's cancellation lists that date too",
-)
 def test_cancelling_the_series_tells_each_remaining_person_once_about_their_remaining_dates(
     client, organizer, series_with_answers, post
 ):
@@ -711,11 +705,6 @@ def test_cancelling_the_series_tells_each_remaining_person_once_about_their_rema
         assert str(removed["STATUS"]) == "CANCELLED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers._tell sends an update (iMIP REQUEST) for dates cancelled one by one: a "
-    "change to the whole series puts Ana's cancelled date back in her calendar",
-)
 def test_a_change_of_the_series_does_not_bring_back_a_cancelled_date(
     client, organizer, series_with_answers, post
 ):
@@ -764,12 +753,6 @@ def test_moving_the_whole_series_tells_each_attendee_the_new_time(
             assert int(vevent["SEQUENCE"]) > int(invited["SEQUENCE"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a change of the rule that drops dates (COUNT=4 to COUNT=2) is told as an update: "
-    "handlers._tell sends an iMIP REQUEST (STATUS:CONFIRMED) for the dropped date to those "
-    "going, instead of a CANCEL that removes it from their calendars",
-)
 def test_a_date_dropped_from_the_series_is_removed_from_its_attendees_calendars(
     client, organizer, series_with_answers, post
 ):
