@@ -1,0 +1,34 @@
+"""The `hearth` command under a test's own exchange and queue names, so real worker processes of
+tests that share one broker never consume each other's messages.
+
+A deployment has one exchange and fixed queue names, so `Config.from_env` reads none; this entry
+point is `hearth` with `exchange` and `queue_prefix` taken from HEARTH_TEST_EXCHANGE and
+HEARTH_TEST_QUEUE_PREFIX, and nothing else changed:
+
+    python tests/integration/hearth_with_test_topology.py worker notifications
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from hearth import cli
+from shared.config import Config
+
+deployment_config = Config.from_env
+
+
+def config_with_test_names(
+    env: Mapping[str, str] | None = None, *, dev: bool = False, strict: bool = True
+) -> Config:
+    return deployment_config(env, dev=dev, strict=strict).with_changes(
+        exchange=os.environ["HEARTH_TEST_EXCHANGE"],
+        queue_prefix=os.environ["HEARTH_TEST_QUEUE_PREFIX"],
+    )
+
+
+if __name__ == "__main__":
+    Config.from_env = staticmethod(config_with_test_names)  # type: ignore[method-assign,assignment]
+    sys.exit(cli.main())
