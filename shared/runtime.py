@@ -146,7 +146,8 @@ class Worker:
         """Block until stopped (the worker command's main thread)."""
         while not self._stopping.wait(1.0):
             dead = [thread.name for thread in self._threads if not thread.is_alive()]
-            if dead:
+            # A stop (SIGTERM) that began during this wait ends the threads too: not a crash.
+            if dead and not self._stopping.is_set():
                 raise RuntimeError(f"worker threads ended unexpectedly: {', '.join(dead)}")
 
     def _relay_loop(self) -> None:
