@@ -76,19 +76,20 @@ class Sender:
                 return 0
             with self.courier.session(uow) as send:
                 for delivery in due:
-                    result = self._attempt(uow, send, delivery)
-                    uow.record_attempt(delivery, result, self.now())
+                    result, now = self._attempt(uow, send, delivery)
+                    uow.record_attempt(delivery, result, now)
         return len(due)
 
-    def _attempt(self, uow: UnitOfWork, send: Send, delivery: Delivery) -> Outcome:
-        """Send one delivery unless it is held back, and say what became of it. Nothing one
+    def _attempt(self, uow: UnitOfWork, send: Send, delivery: Delivery) -> tuple[Outcome, datetime]:
+        """Send one delivery unless it is held back; what became of it, and when. Nothing one
         delivery does stops the rest of the batch."""
         error: Exception | None = None
         try:
-            held = hold_back(uow, delivery, self.now())
+            now = self.now()
+            held = hold_back(uow, delivery, now)
             if held is not None:
                 log.info("%s %s: %s", delivery.key, held.state, held.error)
-                return held
+                return held, now
             send(delivery)
         except (TryLater, Undeliverable, Drop) as refusal:
             error = refusal
@@ -97,10 +98,11 @@ class Sender:
             # an unknown time zone) will not make one on the next attempt either.
             log.exception("could not send %s", delivery.key)
             error = Undeliverable(f"{type(bug).__name__}: {bug}")
-        result = outcome(delivery.attempts + 1, self.now(), error)
+        now = self.now()
+        result = outcome(delivery.attempts + 1, now, error)
         if error is not None:
             log.warning("%s %s: %s", delivery.key, result.state, error)
-        return result
+        return result, now
 
     def send_all(self) -> int:
         """Attempt everything due now (retries wait for their time)."""
