@@ -34,9 +34,7 @@ def fail(stack, key: str, error: str) -> None:
         uow.record_attempt(delivery, Outcome(FAILED, None, error), datetime.now(UTC))
 
 
-def test_the_metrics_count_deliveries_by_state_and_show_how_long_the_oldest_waited(
-    client, stack
-):
+def test_the_metrics_count_deliveries_by_state_and_show_how_long_the_oldest_waited(client, stack):
     queue(stack, "waiting")
     queue(stack, "refused")
     fail(stack, "refused", "550 5.1.1 no such user")
