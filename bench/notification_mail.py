@@ -95,6 +95,7 @@ from shared.testing import fresh_databases
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' SMTP server lives in tests/, which is not an installed package.
 sys.path.insert(0, str(ROOT))
+from tests.conftest import delete_topology  # noqa: E402
 from tests.notifications.smtp_server import Handler, free_port  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
@@ -575,20 +576,6 @@ def run(plan: Plan) -> Results:
         finally:
             delete_topology(stack)
             stack.stop()
-
-
-def delete_topology(stack: Stack) -> None:
-    """Remove this run's exchange and queues from the broker."""
-    topology = stack.bus.topology
-    with stack.bus.connection() as connection:
-        channel = connection.default_channel
-        for subscription in stack.subscriptions:
-            for queue in (
-                topology.work_queue(subscription),
-                topology.dead_letter_queue(subscription),
-            ):
-                queue(channel).delete()
-        topology.exchange(channel).delete()
 
 
 def wait_for_mail(inbox: TimedInbox, count: int, senders: list[Child], what: str) -> None:

@@ -36,34 +36,36 @@ def service(config: Config) -> Service:
     outbox = Outbox(store.outbox)
     notifications_store = store.Store(engine, outbox)
     topology = Topology(config.exchange, config.queue_prefix)
-    tasks: list[Task] = []
+    senders: list[Task] = []
     courier = email_courier(config)
     if courier is not None:
         mail_sender = sending.Sender(notifications_store, EMAIL, courier)
-        tasks.append(Task("email", mail_sender.send_all))
+        senders.append(Task("email", mail_sender.send_all))
     texts_courier = texting.text_courier(config)
     if texts_courier is not None:
         text_sender = sending.Sender(notifications_store, SMS, texts_courier)
-        tasks.append(Task("sms", text_sender.send_all))
+        senders.append(Task("sms", text_sender.send_all))
+
+    def wake_senders() -> None:
+        """After a commit that queued deliveries: they may go out now, not at the next poll."""
+        for sender in senders:
+            sender.wake.set()
+
     reminders = Reminders(notifications_store)
 
     def remind() -> int:
         queued = reminders.queue_due()
-        if queued:  # committed: the senders may send them now
-            for task in tasks:
-                if task.run is not remind:
-                    task.wake.set()
+        if queued:
+            wake_senders()
         return queued
 
-    tasks.append(Task("reminders", remind))
     handle = transactional(
         notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
     )
 
     def handle_and_wake(envelope: Envelope) -> None:
         handle(envelope)
-        for task in tasks:  # committed: what the message queued may go out now
-            task.wake.set()
+        wake_senders()
 
     events = Subscription(
         queue=topology.queue_name(NAME, "events"),
@@ -76,7 +78,7 @@ def service(config: Config) -> Service:
         outbox=outbox,
         migrations=MIGRATIONS,
         subscriptions=[events],
-        tasks=tasks,
+        tasks=[*senders, Task("reminders", remind)],
     )
 
 

@@ -249,9 +249,9 @@ def _person_key(email: str) -> str:
     return hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:24]
 
 
-def record_answer(uow: UnitOfWork, envelope: Envelope) -> Attendee | None:
-    """Keep the RSVP's new state, for telling its person about changes and reminding them;
-    None if a newer state of it is stored already (the message is late)."""
+def record_answer(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Keep the RSVP's new state, for telling its person about changes and reminding them,
+    unless a newer state of it is stored already (the message is late)."""
     rsvp = envelope.payload["rsvp"]
     occurrence = rsvp.get("occurrence")
     as_of = datetime.fromisoformat(rsvp["updated_at"]) if rsvp.get("updated_at") else None
@@ -276,9 +276,7 @@ def record_answer(uow: UnitOfWork, envelope: Envelope) -> Attendee | None:
     )
     event = uow.event(attendee.event_id)
     starts_at = event.bounds(attendee.occurrence)[0] if event else None
-    if not uow.record_attendee(attendee, starts_at, as_of):
-        return None
-    return attendee
+    uow.record_attendee(attendee, starts_at, as_of)
 
 
 def mail_about_rsvp(kind: str | None) -> MessageHandler:

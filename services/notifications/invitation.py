@@ -31,41 +31,19 @@ PRODID = "-//Hearth//Hearth notifications 1.0//EN"
 REQUEST, CANCEL = "REQUEST", "CANCEL"
 
 
-def request(
-    events: list[Mapping[str, Any]],
-    *,
-    organizer: str,
-    attendee: str,
-    attendee_name: str,
-    stamp: datetime,
-) -> str:
-    """The iCalendar text inviting `attendee` to each of `events` (deliveries' event snapshots,
-    see handlers.snapshot), as accepted; `stamp` is when the invitation was made (DTSTAMP). Sent
-    again with a higher SEQUENCE, it updates the same calendar entries."""
-    return _itip(REQUEST, events, organizer, attendee, attendee_name, stamp)
-
-
-def cancel(
-    events: list[Mapping[str, Any]],
-    *,
-    organizer: str,
-    attendee: str,
-    attendee_name: str,
-    stamp: datetime,
-) -> str:
-    """The iCalendar text that removes each of `events` from `attendee`'s calendar: the same
-    UIDs, `STATUS:CANCELLED`, and the SEQUENCE the cancellation raised."""
-    return _itip(CANCEL, events, organizer, attendee, attendee_name, stamp)
-
-
-def _itip(
+def itip(
     method: str,
     events: list[Mapping[str, Any]],
+    *,
     organizer: str,
     attendee: str,
     attendee_name: str,
     stamp: datetime,
 ) -> str:
+    """The iCalendar text of an iTIP `method` for `attendee` about each of `events` (deliveries'
+    event snapshots, see handlers.snapshot); `stamp` is when it was made (DTSTAMP). A REQUEST
+    invites them, as accepted, and sent again with a higher SEQUENCE updates the same entries; a
+    CANCEL removes them (same UIDs, STATUS:CANCELLED, the SEQUENCE the cancellation raised)."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

@@ -182,7 +182,8 @@ class Mail:
                 "manage_url": context["manage_url"],
             },
             thread=self.thread_of(event["id"]),
-            calendar=invitation.request(
+            calendar=invitation.itip(
+                invitation.REQUEST,
                 [event],
                 organizer=self.envelope_from,
                 attendee=context["email"],
@@ -248,7 +249,7 @@ class Mail:
                 "manage_url": context["manage_url"],
             },
             thread=self.thread_of(first["id"]),
-            calendar=self._calendar(invitation.request, delivery, dates),
+            calendar=self._calendar(invitation.REQUEST, delivery, dates),
             category=UPDATES,
         )
 
@@ -270,7 +271,7 @@ class Mail:
             template="cancelled",
             values={**_event_values(first), "dates": [_event_values(date) for date in dates]},
             thread=self.thread_of(first["id"]),
-            calendar=self._calendar(invitation.cancel, delivery, dates),
+            calendar=self._calendar(invitation.CANCEL, delivery, dates),
             method=invitation.CANCEL,
             category=UPDATES,
         )
@@ -291,7 +292,7 @@ class Mail:
 
     def _calendar(
         self,
-        itip: Callable[..., str],
+        method: str,
         delivery: Delivery,
         dates: list[Mapping[str, Any]],
     ) -> str | None:
@@ -300,7 +301,8 @@ class Mail:
         if not going:
             return None
         context = delivery.context
-        return itip(
+        return invitation.itip(
+            method,
             going,
             organizer=self.envelope_from,
             attendee=context["email"],
