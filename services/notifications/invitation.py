@@ -18,6 +18,8 @@ What mail clients need, learned from other projects' bugs (FIELD-NOTES.md, "Invi
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -43,26 +45,44 @@ def itip(
     """The iCalendar text of an iTIP `method` for `attendee` about each of `events` (deliveries'
     event snapshots, see handlers.snapshot); `stamp` is when it was made (DTSTAMP). A REQUEST
     invites them, as accepted, and sent again with a higher SEQUENCE updates the same entries; a
-    CANCEL removes them (same UIDs, STATUS:CANCELLED, the SEQUENCE the cancellation raised)."""
+    CANCEL removes them (same UIDs, STATUS:CANCELLED, the SEQUENCE the cancellation raised).
+
+    Everyone told of one change gets the same calendar but for their ATTENDEE line, so the rest
+    is made once per change (icalendar takes a millisecond a calendar, as long as the rest of a
+    mail) and each person's line is added to every VEVENT of it."""
+    calendar = _calendar(method, json.dumps(events, sort_keys=True), organizer, stamp)
+    guest = icalendar.vCalAddress(f"mailto:{attendee}")
+    guest.params["CN"] = icalendar.vText(attendee_name)
+    guest.params["CUTYPE"] = icalendar.vText("INDIVIDUAL")
+    guest.params["ROLE"] = icalendar.vText("REQ-PARTICIPANT")
+    guest.params["PARTSTAT"] = icalendar.vText("ACCEPTED")
+    line = icalendar.Event().content_line("ATTENDEE", guest).to_ical().decode()
+    return calendar.replace(END_VEVENT, f"\r\n{line}{END_VEVENT}")
+
+
+# Where each VEVENT ends: a line of its own (a folded line goes on with a space, and text values
+# escape their line breaks, so no value can end a line with this).
+END_VEVENT = "\r\nEND:VEVENT\r\n"
+
+
+@functools.lru_cache(maxsize=32)
+def _calendar(method: str, events: str, organizer: str, stamp: datetime) -> str:
+    """The calendar of `itip` without its ATTENDEE lines; `events` as JSON, to be a cache key."""
+    dates = json.loads(events)
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
-    for zone in sorted({e["timezone"] for e in events if not e["all_day"]}):
+    for zone in sorted({e["timezone"] for e in dates if not e["all_day"]}):
         calendar.add_component(vtimezone(zone))
-    for event in events:
-        calendar.add_component(_vevent(method, event, organizer, attendee, attendee_name, stamp))
+    for event in dates:
+        calendar.add_component(_vevent(method, event, organizer, stamp))
     return str(calendar.to_ical().decode())
 
 
 def _vevent(
-    method: str,
-    event: Mapping[str, Any],
-    organizer: str,
-    attendee: str,
-    attendee_name: str,
-    stamp: datetime,
+    method: str, event: Mapping[str, Any], organizer: str, stamp: datetime
 ) -> icalendar.Event:
     component = icalendar.Event()
     component.add("uid", event["uid"])
@@ -90,12 +110,6 @@ def _vevent(
     host = icalendar.vCalAddress(f"mailto:{organizer}")
     host.params["CN"] = icalendar.vText(event["community_name"])
     component.add("organizer", host)
-    guest = icalendar.vCalAddress(f"mailto:{attendee}")
-    guest.params["CN"] = icalendar.vText(attendee_name)
-    guest.params["CUTYPE"] = icalendar.vText("INDIVIDUAL")
-    guest.params["ROLE"] = icalendar.vText("REQ-PARTICIPANT")
-    guest.params["PARTSTAT"] = icalendar.vText("ACCEPTED")
-    component.add("attendee", guest)
     return component
 
 

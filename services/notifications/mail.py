@@ -6,12 +6,17 @@ invitation as a third alternative)."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header, decode_header, make_header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +62,7 @@ class Mail:
     """Turns deliveries into messages, with the deployment's sender, origin and link key."""
 
     def __init__(self, *, mail_from: str, base_url: str, secret_key: str) -> None:
-        self.mail_from = mail_from
+        self.mail_from = _address(*parseaddr(mail_from), "From")
         self.envelope_from = parseaddr(mail_from)[1]
         self.domain = self.envelope_from.rpartition("@")[2] or "localhost"
         self.base_url = base_url
@@ -80,7 +85,7 @@ class Mail:
             REMINDER: self.reminder,
         }
 
-    def compose(self, delivery: Delivery) -> EmailMessage:
+    def compose(self, delivery: Delivery) -> Message:
         letter = self.letters[delivery.kind](delivery)
         unsubscribe = (
             unsubscribe_url(
@@ -98,10 +103,20 @@ class Mail:
             "category": letter.category,
             "unsubscribe_url": unsubscribe,
         }
-        message = EmailMessage()
+        message = MIMEMultipart("alternative", boundary=_boundary())
+        message.attach(_text(self._render(f"{letter.template}.txt", values), "plain"))
+        message.attach(_text(self._render(f"{letter.template}.html", values), "html"))
+        if letter.calendar is not None:
+            # multipart/mixed → multipart/alternative (text, HTML, calendar): the shape Gmail and
+            # Outlook show as an invitation with buttons, not as an attachment.
+            calendar = _text(letter.calendar, "calendar")
+            calendar.set_param("method", letter.method)
+            message.attach(calendar)
+            del message["MIME-Version"]
+            message = MIMEMultipart("mixed", boundary=_boundary(), _subparts=[message])
         message["From"] = self.mail_from
-        message["To"] = Address(letter.to_name, addr_spec=letter.to_address)
-        message["Subject"] = letter.subject
+        message["To"] = _address(letter.to_name, letter.to_address, "To")
+        message["Subject"] = _header(letter.subject, "Subject")
         # Composed, for the reader, when the delivery was queued, however late an attempt is.
         message["Date"] = format_datetime(delivery.created_at)
         message["Message-ID"] = self.message_id(delivery.key)
@@ -110,26 +125,13 @@ class Mail:
         message["X-Auto-Response-Suppress"] = "All"
         if unsubscribe is not None:
             # RFC 8058: mail providers POST "List-Unsubscribe=One-Click" to the URL; a GET of it
-            # (a person, or a scanner opening every link) only shows a confirm page.
+            # (a person, or a scanner opening every link) only shows a confirm page. The URL
+            # stays as it is, however long: providers do not decode an encoded word here.
             message["List-Unsubscribe"] = f"<{unsubscribe}>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(self._render(f"{letter.template}.txt", values))
-        message.add_alternative(self._render(f"{letter.template}.html", values), subtype="html")
         if letter.thread is not None:
             message["In-Reply-To"] = letter.thread
             message["References"] = letter.thread
-        if letter.calendar is not None:
-            # multipart/mixed → multipart/alternative (text, HTML, calendar): the shape Gmail and
-            # Outlook show as an invitation with buttons, not as an attachment.
-            # Quoted-printable keeps the text readable and its line breaks CRLF, as RFC 5545
-            # wants them once decoded (base64 would carry the bare LFs of Python's text).
-            message.add_alternative(
-                letter.calendar,
-                subtype="calendar",
-                cte="quoted-printable",
-                params={"method": letter.method},
-            )
-            message.make_mixed()
         return message
 
     def thread_of(self, event_id: str) -> str:
@@ -311,6 +313,11 @@ class Mail:
         )
 
 
+def subject_of(message: Message) -> str:
+    """The Subject of a composed message as people read it."""
+    return str(make_header(decode_header(message["Subject"])))
+
+
 def short_when(event: Mapping[str, Any]) -> str:
     """The start in few words, for subjects and texts: "Thu 3 Dec, 12:00 EST"."""
     start = datetime.fromisoformat(event["local_start"])
@@ -361,3 +368,44 @@ def when(event: Mapping[str, Any]) -> str:
         return f"{day}, all day"
     until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%A} {end.day} {end:%B %H:%M}"
     return f"{day}, {start:%H:%M} to {until} ({event['timezone']})"
+
+
+# How messages are made: with the email package's MIME classes and its original (compat32)
+# policy, as Django and Mailman make theirs, since the newer EmailMessage API parses every header
+# it is given and costs five times as much a message, which mail to a whole group feels.
+# Quoted-printable keeps text readable and, for calendar parts, their lines' CRLF, as RFC 5545
+# wants them once decoded (base64 would carry the bare LFs of Python's text).
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
+# How a message goes to an SMTP server: lines end in CRLF (smtplib sends bytes as they are), and
+# headers are written as they were given, never folded: a List-Unsubscribe URL folded onto a line
+# of its own reads as " <https://…>", which providers need not accept. Those with words of other
+# scripts come encoded and folded already (`_header`).
+ON_THE_WIRE = compat32.clone(linesep="\r\n", max_line_length=None)
+
+
+def _text(content: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(content, UTF8)
+    del part["MIME-Version"]  # the message says it once, at the top
+    return part
+
+
+def _boundary() -> str:
+    """A part boundary no part can contain: quoted-printable writes every "=" as "=3D"."""
+    return f"=_{secrets.token_hex(12)}"
+
+
+def _header(value: str, name: str) -> str:
+    """The value of header `name` as it may go in a message: with words of other scripts, RFC
+    2047 encoded words on folded lines, neither longer than the 75 and 76 characters allowed."""
+    if value.isascii():
+        return value
+    return Header(value, UTF8, maxlinelen=76, header_name=name).encode()
+
+
+def _address(name: str, address: str, header: str) -> str:
+    """A display name and address for `header`, the name quoted or encoded as it needs."""
+    if name.isascii():
+        return formataddr((name, address))
+    return f"{_header(name, header)} <{address}>"

@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from services.notifications import store as stored
-from services.notifications.mail import Mail
+from services.notifications.mail import ON_THE_WIRE, Mail, subject_of
 from services.notifications.model import (
     CONFIRMED,
     DROPPED,
@@ -167,7 +167,7 @@ class DevMailbox:
     def session(self, uow: UnitOfWork) -> Iterator[Send]:
         def keep(delivery: Delivery) -> None:
             message = self.mail.compose(delivery)
-            uow.store_in_mailbox(delivery, str(message["Subject"]), message.as_string(), self.now())
+            uow.store_in_mailbox(delivery, subject_of(message), message.as_string(), self.now())
 
         yield keep
 
@@ -215,10 +215,10 @@ class Smtp:
         def send(delivery: Delivery) -> None:
             if not connection:
                 connection.append(self.connect())
-            message = self.mail.compose(delivery)
+            message = self.mail.compose(delivery).as_bytes(policy=ON_THE_WIRE)
             try:
-                refused = connection[0].send_message(
-                    message, from_addr=self.mail.envelope_from, to_addrs=[delivery.recipient]
+                refused = connection[0].sendmail(
+                    self.mail.envelope_from, [delivery.recipient], message
                 )
             except smtplib.SMTPRecipientsRefused as error:
                 refused = error.recipients

@@ -176,6 +176,8 @@ class Post:
                 f"{subject!r}: List-Unsubscribe {message['List-Unsubscribe']!r}"
             )
             assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            # Whole on its line as sent, not folded or encoded: what providers look for.
+            assert re.search(rb"^List-Unsubscribe: <https?://\S+>\r$", received.data, re.M)
         else:
             assert "List-Unsubscribe" not in message, f"{subject!r} is a direct message"
             assert "List-Unsubscribe-Post" not in message, f"{subject!r} is a direct message"
