@@ -30,6 +30,7 @@ from services.notifications.model import (
     Community,
     Event,
     Member,
+    NewDelivery,
     Occasion,
     Override,
     delivery_key,
@@ -67,17 +68,19 @@ def mail_sign_in_link(uow: UnitOfWork, envelope: Envelope) -> None:
     member = payload["member"]
     lifetime = datetime.fromisoformat(payload["expires_at"]) - envelope.occurred_at
     uow.queue_delivery(
-        delivery_key(letters.SIGN_IN, payload["link_id"], member["id"], EMAIL),
-        channel=EMAIL,
-        kind=letters.SIGN_IN,
-        recipient=member["email"],
-        context={
-            "name": member["name"],
-            "email": member["email"],
-            "link_id": payload["link_id"],
-            "minutes": max(1, round(lifetime.total_seconds() / 60)),
-        },
-        now=datetime.now(UTC),
+        NewDelivery(
+            delivery_key(letters.SIGN_IN, payload["link_id"], member["id"], EMAIL),
+            channel=EMAIL,
+            kind=letters.SIGN_IN,
+            recipient=member["email"],
+            context={
+                "name": member["name"],
+                "email": member["email"],
+                "link_id": payload["link_id"],
+                "minutes": max(1, round(lifetime.total_seconds() / 60)),
+            },
+        ),
+        datetime.now(UTC),
     )
 
 
@@ -100,26 +103,31 @@ def announce_event(uow: UnitOfWork, envelope: Envelope) -> None:
         return
     now = datetime.now(UTC)
     _, ends_at = event.bounds(None)
-    for member, _role in uow.members_of(event.community_id):
-        if event.kept_from(member.email) or not uow.wants(member.email, EMAIL, ANNOUNCEMENTS):
-            continue
-        uow.queue_delivery(
-            delivery_key("announce", event.id, member.id, EMAIL),
-            channel=EMAIL,
-            kind=letters.ANNOUNCED,
-            recipient=member.email,
-            address=member.email,
-            category=ANNOUNCEMENTS,
-            # Once the first date is over an announcement is stale: the event page says the rest.
-            expires_at=ends_at,
-            context={
-                "name": member.name,
-                "email": member.email,
-                "event": snapshot(event, event.occasion(None)),
-                "repeats": event.rrule is not None,
-            },
-            now=now,
-        )
+    members = [member for member, _role in uow.members_of(event.community_id)]
+    choices = uow.choices_of([member.email for member in members], EMAIL)
+    uow.queue_deliveries(
+        [
+            NewDelivery(
+                delivery_key("announce", event.id, member.id, EMAIL),
+                channel=EMAIL,
+                kind=letters.ANNOUNCED,
+                recipient=member.email,
+                address=member.email,
+                category=ANNOUNCEMENTS,
+                # Once the first date is over it is stale: the event page says the rest.
+                expires_at=ends_at,
+                context={
+                    "name": member.name,
+                    "email": member.email,
+                    "event": snapshot(event, event.occasion(None)),
+                    "repeats": event.rrule is not None,
+                },
+            )
+            for member in members
+            if not event.kept_from(member.email) and choices.wants(member.email, ANNOUNCEMENTS)
+        ],
+        now,
+    )
 
 
 def tell_about_change(uow: UnitOfWork, envelope: Envelope) -> None:
@@ -180,6 +188,14 @@ def _tell(
     """One mail per person about `event`'s latest change (`kind`), covering each of their dates
     still ahead, and a text about the first of them if it begins within a day."""
     now = datetime.now(UTC)
+    told: list[NewDelivery] = []
+    snapshots: dict[datetime | None, dict[str, Any]] = {}
+
+    def snapshot_of(occurrence: datetime | None) -> dict[str, Any]:
+        if occurrence not in snapshots:
+            snapshots[occurrence] = snapshot(event, event.occasion(occurrence))
+        return snapshots[occurrence]
+
     for email, theirs in _by_person(attendees).items():
         if event.kept_from(email):
             continue
@@ -191,49 +207,49 @@ def _tell(
         first, first_start, first_end = ahead[0]
         who = _person_key(email)
         version = f"{event.id}:{event.sequence}"
-        uow.queue_delivery(
-            delivery_key(kind, version, who, EMAIL),
-            channel=EMAIL,
-            kind=kind,
-            recipient=first.email,
-            address=first.email,
-            category=UPDATES,
-            expires_at=max(end for _, _, end in ahead),
-            context={
-                "name": first.name,
-                "email": first.email,
-                "manage_url": first.manage_url,
-                # The dates they hold a seat for get the calendar part; those they wait for
-                # are only told.
-                "dates": [
-                    {
-                        **snapshot(event, event.occasion(a.occurrence)),
-                        "going": a.status == CONFIRMED,
-                    }
-                    for a, _, _ in ahead
-                ],
-                **extra,
-            },
-            now=now,
+        told.append(
+            NewDelivery(
+                delivery_key(kind, version, who, EMAIL),
+                channel=EMAIL,
+                kind=kind,
+                recipient=first.email,
+                address=first.email,
+                category=UPDATES,
+                expires_at=max(end for _, _, end in ahead),
+                context={
+                    "name": first.name,
+                    "email": first.email,
+                    "manage_url": first.manage_url,
+                    # The dates they hold a seat for get the calendar part; those they wait for
+                    # are only told.
+                    "dates": [
+                        {**snapshot_of(a.occurrence), "going": a.status == CONFIRMED}
+                        for a, _, _ in ahead
+                    ],
+                    **extra,
+                },
+            )
         )
         phone = next((a.phone for a, _, _ in ahead if a.phone), None)
         if phone and first_start - now <= TEXT_WITHIN and stored.may_text(uow, phone):
-            uow.queue_delivery(
-                delivery_key(text_kind, version, who, SMS),
-                channel=SMS,
-                kind=text_kind,
-                recipient=phone,
-                address=first.email,
-                category=UPDATES,
-                expires_at=first_end,
-                context={
-                    "name": first.name,
-                    "event": snapshot(event, event.occasion(first.occurrence)),
-                    "timezone": event.timezone,
-                    **extra,
-                },
-                now=now,
+            told.append(
+                NewDelivery(
+                    delivery_key(text_kind, version, who, SMS),
+                    channel=SMS,
+                    kind=text_kind,
+                    recipient=phone,
+                    address=first.email,
+                    category=UPDATES,
+                    expires_at=first_end,
+                    context={
+                        "name": first.name,
+                        "event": snapshot_of(first.occurrence),
+                        "timezone": event.timezone,
+                        **extra,
+                    },
+                )
             )
+    uow.queue_deliveries(told, now)
 
 
 def _by_person(attendees: list[Attendee]) -> dict[str, list[Attendee]]:
@@ -309,36 +325,40 @@ def mail_about_rsvp(kind: str | None) -> MessageHandler:
             _, end = event.bounds(when)
             if end > now:
                 uow.queue_delivery(
-                    delivery_key("rsvp", version, rsvp["id"], SMS),
-                    channel=SMS,
-                    kind=TEXT_PROMOTED,
-                    recipient=rsvp["phone"],
-                    address=rsvp["email"],
-                    category=UPDATES,
-                    expires_at=end,
-                    context={
-                        "name": rsvp["name"],
-                        "event": snapshot(event, occasion),
-                        "timezone": event.timezone,
-                        "manage_url": rsvp["manage_url"],
-                    },
-                    now=now,
+                    NewDelivery(
+                        delivery_key("rsvp", version, rsvp["id"], SMS),
+                        channel=SMS,
+                        kind=TEXT_PROMOTED,
+                        recipient=rsvp["phone"],
+                        address=rsvp["email"],
+                        category=UPDATES,
+                        expires_at=end,
+                        context={
+                            "name": rsvp["name"],
+                            "event": snapshot(event, occasion),
+                            "timezone": event.timezone,
+                            "manage_url": rsvp["manage_url"],
+                        },
+                    ),
+                    now,
                 )
         uow.queue_delivery(
-            delivery_key("rsvp", version, rsvp["id"], EMAIL),
-            channel=EMAIL,
-            kind=kind,
-            recipient=rsvp["email"],
-            context={
-                "name": rsvp["name"],
-                "email": rsvp["email"],
-                "manage_url": rsvp["manage_url"],
-                "waitlist_position": rsvp.get("waitlist_position"),
-                # What the event was when the RSVP changed: the mail tells that, however late
-                # it goes out (a later change of the event is a mail of its own).
-                "event": snapshot(event, occasion),
-            },
-            now=now,
+            NewDelivery(
+                delivery_key("rsvp", version, rsvp["id"], EMAIL),
+                channel=EMAIL,
+                kind=kind,
+                recipient=rsvp["email"],
+                context={
+                    "name": rsvp["name"],
+                    "email": rsvp["email"],
+                    "manage_url": rsvp["manage_url"],
+                    "waitlist_position": rsvp.get("waitlist_position"),
+                    # What the event was when the RSVP changed: the mail tells that, however late
+                    # it goes out (a later change of the event is a mail of its own).
+                    "event": snapshot(event, occasion),
+                },
+            ),
+            now,
         )
 
     return handle

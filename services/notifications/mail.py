@@ -73,6 +73,8 @@ class Mail:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are part of the release: no look at their files' times for every mail.
+            auto_reload=False,
         )
         self.letters: dict[str, Callable[[Delivery], Letter]] = {
             SIGN_IN: self.sign_in,

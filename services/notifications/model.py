@@ -86,6 +86,21 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to queue (see Delivery): due when queued unless `due_at` says later."""
+
+    key: str
+    channel: str
+    kind: str
+    recipient: str
+    context: Mapping[str, Any]
+    address: str | None = None
+    category: str | None = None
+    due_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What an attempt changed: the delivery's next state, when to try again, and why."""
 
@@ -140,6 +155,19 @@ def wanted_by_default(channel: str, category: str) -> bool:
     """Email: everything. Texts: changes and reminders, never announcements; and texts go only to
     numbers that opted in (store.may_text), whatever the preference says."""
     return channel == EMAIL or category != ANNOUNCEMENTS
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What some people chose on one channel, by (address casefolded, category); what they did
+    not choose is the default."""
+
+    channel: str
+    chosen: Mapping[tuple[str, str], bool]
+
+    def wants(self, address: str, category: str) -> bool:
+        wanted = self.chosen.get((address.casefold(), category))
+        return wanted_by_default(self.channel, category) if wanted is None else wanted
 
 
 # Texts wait outside these local hours (US carriers' rules allow 8:00-21:00 recipient-local).

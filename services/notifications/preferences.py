@@ -33,6 +33,7 @@ from services.notifications.model import (
     SMS,
     TEXT_OPT_IN,
     UPDATES,
+    NewDelivery,
     delivery_key,
 )
 from shared.inputs import phone_e164
@@ -274,14 +275,16 @@ def opt_in(uow: stored.UnitOfWork, address: str, phone: str, timezone: str, now:
         return
     stored.record_sms_state(uow, phone, stored.OPTED_IN, SOURCE, now)
     uow.queue_delivery(
-        delivery_key(TEXT_OPT_IN, now.isoformat(), phone, SMS),
-        channel=SMS,
-        kind=TEXT_OPT_IN,
-        recipient=phone,
-        address=address,
-        category=None,
-        context={"timezone": timezone},
-        now=now,
+        NewDelivery(
+            delivery_key(TEXT_OPT_IN, now.isoformat(), phone, SMS),
+            channel=SMS,
+            kind=TEXT_OPT_IN,
+            recipient=phone,
+            address=address,
+            category=None,
+            context={"timezone": timezone},
+        ),
+        now,
     )
 
 

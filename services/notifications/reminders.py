@@ -25,6 +25,7 @@ from services.notifications.model import (
     SMS,
     TEXT_REMINDER,
     Attendee,
+    NewDelivery,
     delivery_key,
 )
 from services.notifications.store import Store, UnitOfWork
@@ -96,22 +97,24 @@ class Reminders:
             recipient = attendee.phone
         _, ends_at = event.bounds(attendee.occurrence)
         return uow.queue_delivery(
-            delivery_key(lead.kind, starts_at.isoformat(), attendee.rsvp_id, lead.channel),
-            channel=lead.channel,
-            kind=lead.kind,
-            recipient=recipient,
-            address=attendee.email,
-            category=REMINDERS,
-            # The day-before mail is pointless once the event began; a text held back by quiet
-            # hours may still go out while it runs.
-            expires_at=starts_at if lead.channel == EMAIL else ends_at,
-            context={
-                "name": attendee.name,
-                "email": attendee.email,
-                "manage_url": attendee.manage_url,
-                "event": snapshot(event, event.occasion(attendee.occurrence)),
-                "timezone": event.timezone,
-                "reminder": {"rsvp_id": attendee.rsvp_id, "starts_at": starts_at.isoformat()},
-            },
-            now=now,
+            NewDelivery(
+                delivery_key(lead.kind, starts_at.isoformat(), attendee.rsvp_id, lead.channel),
+                channel=lead.channel,
+                kind=lead.kind,
+                recipient=recipient,
+                address=attendee.email,
+                category=REMINDERS,
+                # The day-before mail is pointless once the event began; a text held back by quiet
+                # hours may still go out while it runs.
+                expires_at=starts_at if lead.channel == EMAIL else ends_at,
+                context={
+                    "name": attendee.name,
+                    "email": attendee.email,
+                    "manage_url": attendee.manage_url,
+                    "event": snapshot(event, event.occasion(attendee.occurrence)),
+                    "timezone": event.timezone,
+                    "reminder": {"rsvp_id": attendee.rsvp_id, "starts_at": starts_at.isoformat()},
+                },
+            ),
+            now,
         )

@@ -1,19 +1,23 @@
-"""Sending what is due: the sender takes due deliveries of one channel from the ledger, hands each
-to that channel's courier, and records the outcome (sent, retrying with backoff, failed).
+"""Sending what is due: the sender claims a batch of due deliveries of one channel from the
+ledger, hands each to that channel's courier, and records each outcome (sent, retrying with
+backoff, failed) in a transaction of its own, before the next delivery goes out.
 
-Due rows are locked for the sender's transaction (SKIP LOCKED on PostgreSQL), so several worker
-replicas share the work and never attempt one delivery at the same time. The outcome commits with
-the attempt; a worker that dies after the mail server accepted a message but before that commit
-sends that batch again, which is the one duplicate left and why the batch is small.
+A claim is a time (CLAIM) in the row, taken with SKIP LOCKED on PostgreSQL, so several worker
+replicas share the work and never attempt one delivery at the same time; the claimant records or
+releases every delivery it claimed before it claims more. The one duplicate left is a delivery the
+other end accepted when the worker died before committing its outcome: one message, sent again by
+the next sender once the claim has run out. Deliveries claimed but not attempted by a dead worker
+wait that long too.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -25,6 +29,7 @@ from services.notifications.model import (
     QUEUED,
     SMS,
     TEXT_OPT_IN,
+    Choices,
     Delivery,
     Drop,
     Outcome,
@@ -37,15 +42,22 @@ from services.notifications.store import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[Delivery], None]
+# How long a sender has the deliveries it claims. It attempts none once half of that has passed
+# (a slow server: the rest go back), so none is attempted twice at once while an attempt lasts
+# less than the other half (SMTP commands time out after 30 s, the SMS API after 10).
+CLAIM = timedelta(minutes=2)
+
+# What sends one delivery, in the transaction its outcome is recorded in; it raises TryLater or
+# Undeliverable if the other end refused it.
+Send = Callable[[UnitOfWork, Delivery], None]
 
 
 class Courier(Protocol):
-    """Delivers on one channel. `session` opens what the sends share (an SMTP connection) and
-    yields the function that sends one delivery, raising TryLater or Undeliverable; it raises
-    itself when the other end cannot be reached at all, which leaves the deliveries untouched."""
+    """Delivers on one channel. `session` opens what the sends of a batch share (an SMTP
+    connection) and yields the function that sends one delivery; it raises itself when the other
+    end cannot be reached at all, which leaves the deliveries to be tried again."""
 
-    def session(self, uow: UnitOfWork) -> AbstractContextManager[Send]: ...
+    def session(self) -> AbstractContextManager[Send]: ...
 
 
 def utc_now() -> datetime:
@@ -70,27 +82,39 @@ class Sender:
 
     def send_due(self) -> int:
         """Attempt one batch of due deliveries; how many were attempted."""
-        with self.store.begin() as uow:
-            due = uow.due_deliveries(self.channel, self.now(), self.batch)
-            if not due:
-                return 0
-            with self.courier.session(uow) as send:
-                for delivery in due:
-                    result, now = self._attempt(uow, send, delivery)
-                    uow.record_attempt(delivery, result, now)
-        return len(due)
+        with self.store.transactions() as begin:
+            with begin() as uow:
+                claimed_at = self.now()
+                due = uow.claim_due(self.channel, claimed_at, self.batch, claimed_at + CLAIM)
+                # What the batch's people chose, read once for all of them.
+                choices = uow.choices_of((d.address for d in due if d.address), self.channel)
+            left = deque(due)
+            try:
+                with self.courier.session() as send:
+                    while left and self.now() < claimed_at + CLAIM / 2:
+                        with begin() as uow:
+                            result, now = self._attempt(uow, send, left[0], choices)
+                            uow.record_attempt(left[0], result, now)
+                        left.popleft()
+            finally:
+                if left:
+                    with begin() as uow:
+                        uow.release(left)
+        return len(due) - len(left)
 
-    def _attempt(self, uow: UnitOfWork, send: Send, delivery: Delivery) -> tuple[Outcome, datetime]:
+    def _attempt(
+        self, uow: UnitOfWork, send: Send, delivery: Delivery, choices: Choices
+    ) -> tuple[Outcome, datetime]:
         """Send one delivery unless it is held back; what became of it, and when. Nothing one
         delivery does stops the rest of the batch."""
         error: Exception | None = None
         try:
             now = self.now()
-            held = hold_back(uow, delivery, now)
+            held = hold_back(uow, delivery, now, choices)
             if held is not None:
                 log.info("%s %s: %s", delivery.key, held.state, held.error)
                 return held, now
-            send(delivery)
+            send(uow, delivery)
         except (TryLater, Undeliverable, Drop) as refusal:
             error = refusal
         except Exception as bug:
@@ -112,14 +136,16 @@ class Sender:
         return total
 
 
-def hold_back(uow: UnitOfWork, delivery: Delivery, now: datetime) -> Outcome | None:
+def hold_back(
+    uow: UnitOfWork, delivery: Delivery, now: datetime, choices: Choices
+) -> Outcome | None:
     """Why not to send `delivery` now, checked right before sending, since much can change
     between queuing and sending: DROPPED with the reason, QUEUED until quiet hours end, or None
-    to send it."""
+    to send it. `choices`: its person's preferences, read when the batch was claimed."""
     if delivery.expires_at is not None and now >= delivery.expires_at:
         return Outcome(DROPPED, None, "the event is over")
     category, address = delivery.category, delivery.address
-    if category and address and not uow.wants(address, delivery.channel, category):
+    if category and address and not choices.wants(address, category):
         return Outcome(DROPPED, None, f"unsubscribed from {category} by {delivery.channel}")
     reminder = delivery.context.get("reminder")
     if reminder is not None:
@@ -164,8 +190,8 @@ class DevMailbox:
         self.now = now
 
     @contextmanager
-    def session(self, uow: UnitOfWork) -> Iterator[Send]:
-        def keep(delivery: Delivery) -> None:
+    def session(self) -> Iterator[Send]:
+        def keep(uow: UnitOfWork, delivery: Delivery) -> None:
             message = self.mail.compose(delivery)
             uow.store_in_mailbox(delivery, subject_of(message), message.as_string(), self.now())
 
@@ -209,12 +235,15 @@ class Smtp:
         return smtp
 
     @contextmanager
-    def session(self, uow: UnitOfWork) -> Iterator[Send]:
+    def session(self) -> Iterator[Send]:
         connection: list[smtplib.SMTP] = [self.connect()]
 
-        def send(delivery: Delivery) -> None:
+        def send(_uow: UnitOfWork, delivery: Delivery) -> None:
             if not connection:
-                connection.append(self.connect())
+                try:
+                    connection.append(self.connect())
+                except (smtplib.SMTPException, OSError) as error:
+                    raise TryLater(f"could not connect again: {error}") from error
             message = self.mail.compose(delivery).as_bytes(policy=ON_THE_WIRE)
             try:
                 refused = connection[0].sendmail(

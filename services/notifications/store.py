@@ -3,7 +3,7 @@ mailbox, and the unit of work with the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +17,14 @@ from services.notifications.model import (
     SENT,
     TEXT_OPT_IN,
     Attendee,
+    Choices,
     Community,
     Delivery,
     Event,
     Member,
+    NewDelivery,
     Outcome,
     Override,
-    wanted_by_default,
 )
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
@@ -125,6 +126,8 @@ deliveries = sa.Table(
     sa.Column("category", sa.String(20)),
     # After this (the end of the event it is about) it is dropped rather than sent.
     sa.Column("expires_at", UTCDateTime),
+    # The sender about to attempt it has it until then; other senders leave it alone.
+    sa.Column("claimed_until", UTCDateTime),
     sa.Index("ix_deliveries_due", "channel", "state", "due_at"),
 )
 
@@ -151,6 +154,7 @@ attendees = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 ATTENDEE_COLUMNS = tuple(field for field in Attendee.__dataclass_fields__)
+DELIVERY_COLUMNS = tuple(field for field in Delivery.__dataclass_fields__)
 
 # What each person wants, by email address (people who answered without an account have
 # preferences too): a row only where they chose; no row means wanted_by_default.
@@ -406,14 +410,17 @@ class UnitOfWork(shared.outbox.UnitOfWork):
     # Preferences
 
     def wants(self, address: str, channel: str, category: str) -> bool:
-        wanted = self.conn.execute(
-            sa.select(preferences.c.wanted).where(
-                preferences.c.address == address.casefold(),
-                preferences.c.channel == channel,
-                preferences.c.category == category,
+        return self.choices_of([address], channel).wants(address, category)
+
+    def choices_of(self, addresses: Iterable[str], channel: str) -> Choices:
+        """What these people chose on `channel`, in one query however many they are."""
+        folded = {address.casefold() for address in addresses}
+        rows = self.conn.execute(
+            sa.select(preferences.c.address, preferences.c.category, preferences.c.wanted).where(
+                preferences.c.channel == channel, preferences.c.address.in_(folded)
             )
-        ).scalar()
-        return wanted_by_default(channel, category) if wanted is None else bool(wanted)
+        )
+        return Choices(channel, {(a, category): bool(wanted) for a, category, wanted in rows})
 
     def preferences_of(self, address: str) -> dict[tuple[str, str], bool]:
         """The person's choices, by (channel, category); what is missing is the default."""
@@ -463,67 +470,69 @@ class UnitOfWork(shared.outbox.UnitOfWork):
 
     # Deliveries
 
-    def queue_delivery(
-        self,
-        key: str,
-        *,
-        channel: str,
-        kind: str,
-        recipient: str,
-        context: Mapping[str, Any],
-        now: datetime,
-        address: str | None = None,
-        category: str | None = None,
-        due_at: datetime | None = None,
-        expires_at: datetime | None = None,
-    ) -> bool:
-        """Queue a delivery unless one with this key exists already; True if queued. It is due
-        `now` unless `due_at` says later; see Delivery for the rest."""
-        values = {
-            "key": key,
-            "channel": channel,
-            "kind": kind,
-            "recipient": recipient,
-            "context": dict(context),
-            "state": QUEUED,
-            "attempts": 0,
-            "due_at": due_at or now,
-            "created_at": now,
-            "updated_at": now,
-            "address": address.casefold() if address else None,
-            "category": category,
-            "expires_at": expires_at,
-        }
-        statement = insert(self.conn, deliveries).values(values).on_conflict_do_nothing()
-        return self.conn.execute(statement.returning(deliveries.c.id)).first() is not None
+    def queue_delivery(self, delivery: NewDelivery, now: datetime) -> bool:
+        """Queue a delivery unless one with its key exists already; True if queued."""
+        return bool(self.queue_deliveries([delivery], now))
 
-    def due_deliveries(self, channel: str, now: datetime, limit: int) -> list[Delivery]:
-        """Deliveries on `channel` waiting to be tried, oldest due first, locked for this
-        transaction; rows another sender holds are skipped (PostgreSQL), so replicas share."""
+    def queue_deliveries(self, new: Iterable[NewDelivery], now: datetime) -> list[str]:
+        """Queue each delivery unless one with its key exists already; the keys queued. In one
+        statement, however many (a change to an event tells everyone going at once)."""
+        rows = [
+            {
+                "key": delivery.key,
+                "channel": delivery.channel,
+                "kind": delivery.kind,
+                "recipient": delivery.recipient,
+                "context": dict(delivery.context),
+                "state": QUEUED,
+                "attempts": 0,
+                "due_at": delivery.due_at or now,
+                "created_at": now,
+                "updated_at": now,
+                "address": delivery.address.casefold() if delivery.address else None,
+                "category": delivery.category,
+                "expires_at": delivery.expires_at,
+            }
+            for delivery in new
+        ]
+        if not rows:
+            return []
+        statement = insert(self.conn, deliveries).on_conflict_do_nothing()
+        return list(self.conn.execute(statement.returning(deliveries.c.key), rows).scalars())
+
+    def claim_due(self, channel: str, now: datetime, limit: int, until: datetime) -> list[Delivery]:
+        """Deliveries on `channel` waiting to be tried, oldest due first, claimed until `until`
+        by the sender about to try them: other senders (replicas) leave them alone until then,
+        or until the claimant records or releases them. Rows another sender is claiming at this
+        moment are skipped (SKIP LOCKED on PostgreSQL)."""
         rows = self.conn.execute(
-            sa.select(
-                deliveries.c.id,
-                deliveries.c.key,
-                deliveries.c.channel,
-                deliveries.c.kind,
-                deliveries.c.recipient,
-                deliveries.c.context,
-                deliveries.c.attempts,
-                deliveries.c.created_at,
-                deliveries.c.address,
-                deliveries.c.category,
-                deliveries.c.expires_at,
-            )
+            sa.select(*(deliveries.c[name] for name in DELIVERY_COLUMNS))
             .where(
                 deliveries.c.channel == channel,
                 deliveries.c.state.in_((QUEUED, RETRYING)),
                 deliveries.c.due_at <= now,
+                sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
             )
             .order_by(deliveries.c.due_at, deliveries.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        return [Delivery(**row._mapping) for row in rows]
+        due = [Delivery(**row._mapping) for row in rows]
+        if due:
+            self.conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_([delivery.id for delivery in due]))
+                .values(claimed_until=until)
+            )
+        return due
+
+    def release(self, claimed: Iterable[Delivery]) -> None:
+        """Give back claimed deliveries that were not attempted, for any sender to take."""
+        self.conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_([delivery.id for delivery in claimed]))
+            .values(claimed_until=None)
+        )
 
     def record_attempt(self, delivery: Delivery, result: Outcome, now: datetime) -> None:
         values: dict[str, Any] = {
@@ -532,6 +541,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             "attempts": delivery.attempts + (result.state != QUEUED),
             "last_error": result.error,
             "updated_at": now,
+            "claimed_until": None,
         }
         if result.due_at is not None:
             values["due_at"] = result.due_at

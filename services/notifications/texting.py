@@ -29,8 +29,8 @@ class Texting:
         self.now = now
 
     @contextmanager
-    def session(self, uow: UnitOfWork) -> Iterator[Send]:
-        def send(delivery: Delivery) -> None:
+    def session(self) -> Iterator[Send]:
+        def send(uow: UnitOfWork, delivery: Delivery) -> None:
             phone = delivery.recipient
             result = self.client.send(
                 phone, texts.body(delivery, self.now()), attempt=delivery.attempts + 1
@@ -68,8 +68,8 @@ class DevTexts:
         self.now = now
 
     @contextmanager
-    def session(self, uow: UnitOfWork) -> Iterator[Send]:
-        def keep(delivery: Delivery) -> None:
+    def session(self) -> Iterator[Send]:
+        def keep(uow: UnitOfWork, delivery: Delivery) -> None:
             now = self.now()
             content = texts.body(delivery, now)
             uow.store_in_mailbox(delivery, texts.preview(content), content, now)

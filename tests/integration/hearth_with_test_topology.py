@@ -3,7 +3,9 @@ tests that share one broker never consume each other's messages.
 
 A deployment has one exchange and fixed queue names, so `Config.from_env` reads none; this entry
 point is `hearth` with `exchange` and `queue_prefix` taken from HEARTH_TEST_EXCHANGE and
-HEARTH_TEST_QUEUE_PREFIX, and nothing else changed:
+HEARTH_TEST_QUEUE_PREFIX, and, if HEARTH_TEST_CLAIM_SECONDS is set, senders' claims that long
+(sending.CLAIM), so a test does not wait minutes for what a killed worker had claimed; nothing else
+changed:
 
     python tests/integration/hearth_with_test_topology.py worker notifications
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 
 from hearth import cli
+from services.notifications import sending
 from shared.config import Config
 
 deployment_config = Config.from_env
@@ -31,4 +35,6 @@ def config_with_test_names(
 
 if __name__ == "__main__":
     Config.from_env = staticmethod(config_with_test_names)  # type: ignore[method-assign,assignment]
+    if "HEARTH_TEST_CLAIM_SECONDS" in os.environ:
+        sending.CLAIM = timedelta(seconds=float(os.environ["HEARTH_TEST_CLAIM_SECONDS"]))
     sys.exit(cli.main())

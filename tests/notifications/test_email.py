@@ -20,13 +20,13 @@ from hearth.stack import Stack
 from services.events.store import outbox as events_outbox
 from services.notifications import model
 from services.notifications.app import email_courier
-from services.notifications.mail import SIGN_IN
-from services.notifications.sending import Sender
+from services.notifications.mail import SIGN_IN, Mail
+from services.notifications.sending import CLAIM, Sender, Smtp
 from services.notifications.store import Store
 from shared.config import Config
 from shared.testing import Browser
 
-from .smtp_server import Handler
+from .smtp_server import Handler, free_port
 
 BOTH_DATABASES = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -199,25 +199,90 @@ def test_the_worker_sends_mail_as_it_is_queued(client, stack, organizer, inbox):
     assert received.rcpt_tos == ["dana@example.org"]
 
 
+def queue_sign_in_mail(stack: Stack, count: int, now: datetime) -> None:
+    with notifications(stack).begin() as uow:
+        uow.queue_deliveries(
+            [
+                model.NewDelivery(
+                    model.delivery_key(SIGN_IN, f"link-{number}", f"member-{number}", model.EMAIL),
+                    channel=model.EMAIL,
+                    kind=SIGN_IN,
+                    recipient=f"person{number}@example.org",
+                    context={
+                        "name": f"Person {number}",
+                        "email": f"person{number}@example.org",
+                        "link_id": f"link-{number}",
+                        "minutes": 15,
+                    },
+                )
+                for number in range(count)
+            ],
+            now,
+        )
+
+
+@BOTH_DATABASES
+def test_what_a_dead_sender_claimed_waits_for_its_claim_to_run_out(stack, inbox):
+    now = datetime.now(UTC)
+    queue_sign_in_mail(stack, 3, now)
+    # A worker claims the batch and dies before attempting it: nothing records or releases it.
+    with notifications(stack).begin() as uow:
+        assert len(uow.claim_due(model.EMAIL, now, 20, now + CLAIM)) == 3
+
+    assert sender_at(stack, now + CLAIM - timedelta(seconds=1)).send_all() == 0
+    assert inbox.received == []
+    assert sender_at(stack, now + CLAIM).send_all() == 3
+    assert len(inbox.wait_for(3)) == 3
+    assert {(d["state"], d["claimed_until"]) for d in deliveries(stack)} == {("sent", None)}
+
+
+@BOTH_DATABASES
+def test_a_server_that_cannot_be_reached_leaves_the_batch_to_the_next_sender(stack, inbox):
+    now = datetime.now(UTC)
+    queue_sign_in_mail(stack, 3, now)
+    nobody = Smtp(
+        Mail(mail_from="no-reply@localhost", base_url="", secret_key="k" * 32),
+        f"smtp://127.0.0.1:{free_port()}",
+    )
+    with pytest.raises(OSError):
+        Sender(notifications(stack), model.EMAIL, nobody, now=lambda: now).send_due()
+
+    rows = deliveries(stack)
+    assert {(d["state"], d["attempts"], d["claimed_until"]) for d in rows} == {("queued", 0, None)}
+    assert sender_at(stack, now).send_all() == 3
+    assert len(inbox.wait_for(3)) == 3
+
+
+@BOTH_DATABASES
+def test_a_batch_stops_once_half_its_claim_has_passed_and_gives_back_the_rest(stack, inbox):
+    start = datetime.now(UTC)
+    queue_sign_in_mail(stack, 3, start)
+    courier = email_courier(stack.config)
+    assert courier is not None
+    # The server is slow: by the time it accepted the first mail, half the claim has passed.
+    sender = Sender(
+        notifications(stack),
+        model.EMAIL,
+        courier,
+        now=lambda: start + CLAIM / 2 if inbox.received else start,
+    )
+
+    assert sender.send_due() == 1
+    rows = sorted(deliveries(stack), key=lambda d: d["id"])
+    assert [(d["state"], d["claimed_until"]) for d in rows] == [
+        ("sent", None),
+        ("queued", None),
+        ("queued", None),
+    ]
+    assert sender_at(stack, start + CLAIM / 2).send_all() == 2
+    assert len(inbox.wait_for(3)) == 3
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_two_senders_at_once_send_each_mail_once(stack, inbox):
     now = datetime.now(UTC)
-    with notifications(stack).begin() as uow:
-        for number in range(40):
-            uow.queue_delivery(
-                model.delivery_key(SIGN_IN, f"link-{number}", f"member-{number}", model.EMAIL),
-                channel=model.EMAIL,
-                kind=SIGN_IN,
-                recipient=f"person{number}@example.org",
-                context={
-                    "name": f"Person {number}",
-                    "email": f"person{number}@example.org",
-                    "link_id": f"link-{number}",
-                    "minutes": 15,
-                },
-                now=now,
-            )
+    queue_sign_in_mail(stack, 40, now)
     senders = [sender_at(stack, now) for _ in range(2)]
     for sender in senders:
         sender.batch = 3

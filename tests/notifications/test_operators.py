@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from hearth.cli import main
-from services.notifications.model import EMAIL, FAILED, Outcome
+from services.notifications.model import EMAIL, FAILED, NewDelivery, Outcome
 from services.notifications.store import Store
 
 
@@ -17,20 +17,23 @@ def queue(stack, key: str, due_in: timedelta = timedelta(0)) -> None:
     now = datetime.now(UTC)
     with Store(service.engine, service.outbox).begin() as uow:
         uow.queue_delivery(
-            key,
-            channel=EMAIL,
-            kind="sign-in",
-            recipient=f"{key}@example.org",
-            context={},
-            now=now - timedelta(minutes=5),
-            due_at=now + due_in - timedelta(minutes=5),
+            NewDelivery(
+                key,
+                channel=EMAIL,
+                kind="sign-in",
+                recipient=f"{key}@example.org",
+                context={},
+                due_at=now + due_in - timedelta(minutes=5),
+            ),
+            now - timedelta(minutes=5),
         )
 
 
 def fail(stack, key: str, error: str) -> None:
     service = stack.services["notifications"]
+    now = datetime.now(UTC)
     with Store(service.engine, service.outbox).begin() as uow:
-        [delivery] = [d for d in uow.due_deliveries(EMAIL, datetime.now(UTC), 10) if d.key == key]
+        [delivery] = [d for d in uow.claim_due(EMAIL, now, 10, now) if d.key == key]
         uow.record_attempt(delivery, Outcome(FAILED, None, error), datetime.now(UTC))
 
 

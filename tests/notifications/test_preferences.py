@@ -29,6 +29,7 @@ from services.notifications.model import (
     TEXT_OPT_IN,
     UPDATES,
     Member,
+    NewDelivery,
     wanted_by_default,
 )
 from services.notifications.store import Store
@@ -435,14 +436,16 @@ def test_one_click_from_an_announcement_drops_the_next_one(
         [first] = [d for d in uow.deliveries(EMAIL) if d["recipient"] == ANA]
         assert first["category"] == ANNOUNCEMENTS
         uow.queue_delivery(
-            "announce:next:ana:email",
-            channel=EMAIL,
-            kind=first["kind"],
-            recipient=ANA,
-            address=ANA,
-            category=ANNOUNCEMENTS,
-            context=first["context"],
-            now=datetime.now(UTC),
+            NewDelivery(
+                "announce:next:ana:email",
+                channel=EMAIL,
+                kind=first["kind"],
+                recipient=ANA,
+                address=ANA,
+                category=ANNOUNCEMENTS,
+                context=first["context"],
+            ),
+            datetime.now(UTC),
         )
     response = stranger(stack).post(
         urlsplit(url).path, data=ONE_CLICK, content_type="application/x-www-form-urlencoded"

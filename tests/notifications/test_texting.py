@@ -35,6 +35,7 @@ from services.notifications.model import (
     Attendee,
     Delivery,
     Event,
+    NewDelivery,
     delivery_key,
     quiet_until,
 )
@@ -198,15 +199,17 @@ def queue(
     key = delivery_key(kind, f"{event.id}:{version}", "noor", SMS)
     with notifications(stack).begin() as uow:
         assert uow.queue_delivery(
-            key,
-            channel=SMS,
-            kind=kind,
-            recipient=phone,
-            address=ADDRESS,
-            category=category,
-            expires_at=None if kind == TEXT_OPT_IN else event.bounds(None)[1],
-            context=context if context is not None else event_context(event),
-            now=now,
+            NewDelivery(
+                key,
+                channel=SMS,
+                kind=kind,
+                recipient=phone,
+                address=ADDRESS,
+                category=category,
+                expires_at=None if kind == TEXT_OPT_IN else event.bounds(None)[1],
+                context=context if context is not None else event_context(event),
+            ),
+            now,
         )
     return key
 
