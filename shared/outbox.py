@@ -9,8 +9,8 @@ redelivered message changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
@@ -119,12 +119,16 @@ class Store(Generic[U]):
             yield uow
 
     @contextmanager
-    def transactions(self) -> Iterator[Callable[[], AbstractContextManager[U]]]:
-        """One connection for a run of short transactions: yields what `begin` is, on it. Each
-        `begin` takes a connection from the pool and checks it is alive, a round trip of its
-        own; a run of one-statement transactions would spend a third of its time doing that."""
+    def autocommit(self) -> Iterator[U]:
+        """A unit of work whose statements each commit as they run, for writes that need no
+        transaction together: each is a round trip to PostgreSQL, not three (BEGIN, it, COMMIT)."""
         with self.engine.connect() as conn:
-            yield lambda: self._transaction(conn)
+            uow = self.unit_of_work(
+                conn.execution_options(isolation_level="AUTOCOMMIT"), self.outbox
+            )
+            yield uow
+        if uow.published:
+            self.outbox.pending.set()
 
     @contextmanager
     def _transaction(self, conn: Connection) -> Iterator[U]:

@@ -15,7 +15,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -379,11 +379,22 @@ def when(event: Mapping[str, Any]) -> str:
 # wants them once decoded (base64 would carry the bare LFs of Python's text).
 UTF8 = Charset("utf-8")
 UTF8.body_encoding = QP
-# How a message goes to an SMTP server: lines end in CRLF (smtplib sends bytes as they are), and
-# headers are written as they were given, never folded: a List-Unsubscribe URL folded onto a line
-# of its own reads as " <https://…>", which providers need not accept. Those with words of other
-# scripts come encoded and folded already (`_header`).
-ON_THE_WIRE = compat32.clone(linesep="\r\n", max_line_length=None)
+
+
+class AsGiven(Compat32):
+    """compat32, writing each header as it was given: never folded again (a List-Unsubscribe URL
+    folded onto a line of its own reads as " <https://…>", which providers need not accept), as
+    ours come encoded and folded already where they need to be (`_header`)."""
+
+    def fold(self, name: str, value: str) -> str:
+        return f"{name}: {self.linesep.join(str(value).splitlines())}{self.linesep}"
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        return self.fold(name, value).encode("ascii")
+
+
+# How a message goes to an SMTP server: lines end in CRLF (smtplib sends bytes as they are).
+ON_THE_WIRE = AsGiven(linesep="\r\n")
 
 
 def _text(content: str, subtype: str) -> MIMENonMultipart:

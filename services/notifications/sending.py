@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 # less than the other half (SMTP commands time out after 30 s, the SMS API after 10).
 CLAIM = timedelta(minutes=2)
 
-# What sends one delivery, in the transaction its outcome is recorded in; it raises TryLater or
-# Undeliverable if the other end refused it.
+# What sends one delivery, given where its outcome is recorded (for what the other end's answer
+# teaches, such as a number that opted out); it raises TryLater or Undeliverable if the other end
+# refused it.
 Send = Callable[[UnitOfWork, Delivery], None]
 
 
@@ -82,24 +83,25 @@ class Sender:
 
     def send_due(self) -> int:
         """Attempt one batch of due deliveries; how many were attempted."""
-        with self.store.transactions() as begin:
-            with begin() as uow:
-                claimed_at = self.now()
-                due = uow.claim_due(self.channel, claimed_at, self.batch, claimed_at + CLAIM)
-                # What the batch's people chose, read once for all of them.
-                choices = uow.choices_of((d.address for d in due if d.address), self.channel)
-            left = deque(due)
-            try:
-                with self.courier.session() as send:
-                    while left and self.now() < claimed_at + CLAIM / 2:
-                        with begin() as uow:
-                            result, now = self._attempt(uow, send, left[0], choices)
-                            uow.record_attempt(left[0], result, now)
-                        left.popleft()
-            finally:
-                if left:
-                    with begin() as uow:
-                        uow.release(left)
+        with self.store.begin() as uow:
+            claimed_at = self.now()
+            due = uow.claim_due(self.channel, claimed_at, self.batch, claimed_at + CLAIM)
+            # What the batch's people chose, read once for all of them.
+            choices = uow.choices_of((d.address for d in due if d.address), self.channel)
+        if not due:
+            return 0
+        left = deque(due)
+        try:
+            with self.store.autocommit() as uow, self.courier.session() as send:
+                while left and self.now() < claimed_at + CLAIM / 2:
+                    result, now = self._attempt(uow, send, left[0], choices)
+                    # Committed before the next goes out: a crash resends at most this one.
+                    uow.record_attempt(left[0], result, now)
+                    left.popleft()
+        finally:
+            if left:
+                with self.store.begin() as uow:
+                    uow.release(left)
         return len(due) - len(left)
 
     def _attempt(
