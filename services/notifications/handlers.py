@@ -295,24 +295,76 @@ def record_answer(uow: UnitOfWork, envelope: Envelope) -> None:
     uow.record_attendee(attendee, starts_at, as_of)
 
 
+def _event_to_tell(uow: UnitOfWork, rsvp: Mapping[str, Any]) -> Event | None:
+    """The event an RSVP is for, if its person may hear about it (a surprise's honoree may not)."""
+    event = uow.event(rsvp["event_id"])
+    if event is None:
+        # The event's own message is late (another publisher, another path): raising sends
+        # this one back to be tried again, counted, rather than losing the mail.
+        raise LookupError(f"event {rsvp['event_id']} is not known yet")
+    if event.kept_from(rsvp["email"]):
+        log.info("no mail about surprise %s to its honoree", event.id)
+        return None
+    return event
+
+
+def tell_about_series_answer(
+    uow: UnitOfWork, rsvp: Mapping[str, Any], series: Mapping[str, Any]
+) -> None:
+    """One date of an "all upcoming" answer (messages.SeriesAnswer of the rsvps service): kept
+    until the last of its dates is in, then one mail tells its person about every date they are
+    going to (with one invitation for all of them) or waiting for, instead of a mail a date."""
+    dates = uow.keep_series_answer(series["id"], rsvp)
+    if len(dates) < series["dates"]:
+        return
+    event = _event_to_tell(uow, rsvp)
+    if event is None:
+        return
+    told = [d for d in dates if d.status in (CONFIRMED, WAITLISTED) and event.is_on(d.occurrence)]
+    if not told:
+        return  # "no" or "maybe" to every date: nothing to confirm
+    uow.queue_delivery(
+        NewDelivery(
+            delivery_key("rsvp-series", series["id"], _person_key(rsvp["email"]), EMAIL),
+            channel=EMAIL,
+            kind=letters.SERIES_ANSWERED,
+            recipient=rsvp["email"],
+            context={
+                "name": rsvp["name"],
+                "email": rsvp["email"],
+                "dates": [
+                    {
+                        **snapshot(event, event.occasion(date.occurrence)),
+                        "going": date.status == CONFIRMED,
+                        "waitlist_position": date.waitlist_position,
+                        "manage_url": date.manage_url,
+                    }
+                    for date in told
+                ],
+            },
+        ),
+        datetime.now(UTC),
+    )
+
+
 def mail_about_rsvp(kind: str | None) -> MessageHandler:
     """Keep the RSVP's new state and queue the mail it calls for: `kind` is the letter (GOING,
     PROMOTED or WAITLISTED of mail.py; None for answers that get no mail), and a promotion is
     texted too. Its key names the RSVP's state and the event's sequence, so a redelivered or
-    republished message queues nothing new, while a later answer (cancel, then yes again) does."""
+    republished message queues nothing new, while a later answer (cancel, then yes again) does.
+    The dates of an "all upcoming" answer are told together (tell_about_series_answer)."""
 
     def handle(uow: UnitOfWork, envelope: Envelope) -> None:
         rsvp = envelope.payload["rsvp"]
         record_answer(uow, envelope)
+        series = envelope.payload.get("series_answer")
+        if series is not None:
+            tell_about_series_answer(uow, rsvp, series)
+            return
         if kind is None:
             return
-        event = uow.event(rsvp["event_id"])
+        event = _event_to_tell(uow, rsvp)
         if event is None:
-            # The event's own message is late (another publisher, another path): raising
-            # sends this one back to be tried again, counted, rather than losing the mail.
-            raise LookupError(f"event {rsvp['event_id']} is not known yet")
-        if event.kept_from(rsvp["email"]):
-            log.info("no mail about surprise %s to its honoree", event.id)
             return
         occurrence = rsvp.get("occurrence")
         when = datetime.fromisoformat(occurrence) if occurrence else None

@@ -31,6 +31,7 @@ SIGN_IN = "sign-in"
 GOING = "rsvp-going"
 PROMOTED = "rsvp-promoted"
 WAITLISTED = "rsvp-waitlisted"
+SERIES_ANSWERED = "rsvp-series-answered"
 ANNOUNCED = "event-announced"
 UPDATED = "event-updated"
 CANCELLED = "event-cancelled"
@@ -81,6 +82,7 @@ class Mail:
             GOING: self.going,
             PROMOTED: self.going,
             WAITLISTED: self.waitlisted,
+            SERIES_ANSWERED: self.series_answered,
             ANNOUNCED: self.announced,
             UPDATED: self.updated,
             CANCELLED: self.cancelled,
@@ -215,6 +217,38 @@ class Mail:
             thread=self.thread_of(event["id"]),
         )
 
+    def series_answered(self, delivery: Delivery) -> Letter:
+        """An "all upcoming" answer, told once: the dates they are going to, with one invitation
+        for all of them, and those they wait for, with their place in line; each date with its
+        own link to change the answer for it. A direct confirmation: no unsubscribe."""
+        context = delivery.context
+        dates = context["dates"]
+        first = dates[0]
+        going = [{**_event_values(d), "manage_url": d["manage_url"]} for d in dates if d["going"]]
+        waiting = [
+            {**_event_values(d), "manage_url": d["manage_url"], "position": d["waitlist_position"]}
+            for d in dates
+            if not d["going"]
+        ]
+        title = first["title"]
+        if not going:
+            subject = f"You're on the waitlist for {title}, {_count(waiting, 'date')}"
+        elif waiting:
+            subject = (
+                f"You're going: {title}, {_count(going, 'date')} (waitlisted for {len(waiting)})"
+            )
+        else:
+            subject = f"You're going: {title}, {_count(going, 'date')}"
+        return Letter(
+            to_name=context["name"],
+            to_address=context["email"],
+            subject=subject,
+            template="series_answered",
+            values={**_event_values(first), "going": going, "waiting": waiting},
+            thread=self.thread_of(first["id"]),
+            calendar=self._calendar(invitation.REQUEST, delivery, dates),
+        )
+
     def announced(self, delivery: Delivery) -> Letter:
         """A new event, for members who want announcements: what, when, where, and links that
         open the answer form with the answer chosen (a GET saves nothing: scanners open links)."""
@@ -337,6 +371,10 @@ CHANGE_WORDS = {
     "location": "place",
     "online_url": "online link",
 }
+
+
+def _count(things: list[Any], word: str) -> str:
+    return f"{len(things)} {word}{'s' if len(things) != 1 else ''}"
 
 
 def changed_words(changed: list[str]) -> str:

@@ -86,6 +86,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class SeriesDate:
+    """One date of an "all upcoming" answer, as its RSVP stood after it."""
+
+    occurrence: datetime
+    status: str
+    waitlist_position: int | None
+    manage_url: str
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """A delivery to queue (see Delivery): due when queued unless `due_at` says later."""
 

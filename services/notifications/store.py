@@ -3,7 +3,7 @@ mailbox, and the unit of work with the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from services.notifications.model import (
     NewDelivery,
     Outcome,
     Override,
+    SeriesDate,
 )
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
 from shared.outbox import BigId, inbox_table, outbox_table
@@ -175,6 +176,19 @@ time_zones = sa.Table(
     sa.Column("address", sa.String(320), primary_key=True),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The dates of an "all upcoming" answer (one RSVP a date, each its own message), as each message
+# said, until all of them are in: then their person is told about all of them in one mail.
+series_answers = sa.Table(
+    "series_answers",
+    meta,
+    sa.Column("answer_id", sa.String(36), primary_key=True),
+    sa.Column("rsvp_id", sa.String(36), primary_key=True),
+    sa.Column("occurrence", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("waitlist_position", sa.Integer),
+    sa.Column("manage_url", sa.String(2000), nullable=False),
 )
 
 # What would have gone out, when no SMTP server (or SMS API) is configured in `hearth dev`.
@@ -406,6 +420,37 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             if phone:
                 return str(phone)
         return None
+
+    def keep_series_answer(self, answer_id: str, rsvp: Mapping[str, Any]) -> list[SeriesDate]:
+        """Keep one date of an "all upcoming" answer (an RSVP state of its message); all its
+        dates kept so far, by occurrence. Answers for one event are taken one at a time (its row
+        is locked), so of two messages kept at once, the later sees the earlier."""
+        self.conn.execute(
+            sa.select(events.c.id).where(events.c.id == rsvp["event_id"]).with_for_update()
+        )
+        self.conn.execute(
+            insert(self.conn, series_answers)
+            .values(
+                answer_id=answer_id,
+                rsvp_id=rsvp["id"],
+                occurrence=datetime.fromisoformat(rsvp["occurrence"]),
+                status=rsvp["status"],
+                waitlist_position=rsvp.get("waitlist_position"),
+                manage_url=rsvp["manage_url"],
+            )
+            .on_conflict_do_nothing()
+        )
+        rows = self.conn.execute(
+            sa.select(
+                series_answers.c.occurrence,
+                series_answers.c.status,
+                series_answers.c.waitlist_position,
+                series_answers.c.manage_url,
+            )
+            .where(series_answers.c.answer_id == answer_id)
+            .order_by(series_answers.c.occurrence)
+        )
+        return [SeriesDate(**row._mapping) for row in rows]
 
     # Preferences
 

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 class Texting:
     """Sends texts through a Twilio-shaped Messages API. Quiet hours and consent are checked
     before (sending.hold_back); what the provider answers about the number (STOP sent to it
-    directly, not a mobile) is recorded in the same transaction as the attempt, so the next
-    delivery to that number, even in the same batch, is dropped without asking the provider."""
+    directly, not a mobile) is committed with the attempt, so a later delivery to that number,
+    even in the same batch, is dropped without asking the provider."""
 
     def __init__(self, client: sms.SmsClient, now: Callable[[], datetime] = utc_now) -> None:
         self.client = client

@@ -47,9 +47,20 @@ class Counts(Schema):
     maybe = fields.Integer(required=True)
 
 
+class SeriesAnswer(Schema):
+    """One answer for every upcoming date of a series ("all upcoming"), which changes one RSVP a
+    date: each of their messages names it, and how many dates it changed, so the person can be
+    told once about all of them."""
+
+    id = fields.String(required=True)
+    dates = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
 class RsvpChanged(Schema):
     rsvp = fields.Nested(RsvpState, required=True)
     counts = fields.Nested(Counts, required=True)
+    # Only in the messages of the person's own RSVPs that one "all upcoming" answer changed.
+    series_answer = fields.Nested(SeriesAnswer)
 
 
 # status the RSVP reached -> the fact it announces

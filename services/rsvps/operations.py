@@ -59,8 +59,15 @@ class Answered:
     manage_url: str
 
 
-def answer(uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any]) -> Answered:
-    """A new or changed answer of one person (by email) for one event or occurrence."""
+def answer(
+    uow: UnitOfWork,
+    ctx: Context,
+    event_id: str,
+    values: dict[str, Any],
+    series_answer: dict[str, Any] | None = None,
+) -> Answered:
+    """A new or changed answer of one person (by email) for one event or occurrence; part of
+    `series_answer` (see messages.SeriesAnswer) if it is one of an "all upcoming" answer."""
     event = uow.event(event_id, for_update=True)
     if event is None:
         raise NotFound("there is no such event")
@@ -94,7 +101,7 @@ def answer(uow: UnitOfWork, ctx: Context, event_id: str, values: dict[str, Any])
         outcome = seats.answer(rsvp, values["response"], guests)
     except NotEnoughSeats as error:
         raise Invalid({"guests": str(error)}) from None
-    _record(uow, ctx, seats, outcome)
+    _record(uow, ctx, seats, outcome, series_answer)
     return Answered(
         rsvp=outcome.rsvp,
         created=created,
@@ -168,14 +175,20 @@ def seat_waitlists(uow: UnitOfWork, ctx: Context, event: Event) -> list[Rsvp]:
 
 
 def _record(
-    uow: UnitOfWork, ctx: Context, attendance: Attendance | Tally, outcome: Outcome
+    uow: UnitOfWork,
+    ctx: Context,
+    attendance: Attendance | Tally,
+    outcome: Outcome,
+    series_answer: dict[str, Any] | None = None,
 ) -> None:
-    """Save what changed and announce it: the party's own new state, then each promotion."""
+    """Save what changed and announce it: the party's own new state (with the series answer it
+    is part of, if any), then each promotion."""
     uow.save_rsvps([outcome.rsvp, *outcome.promoted])
     changes = [(rsvp, messages.PROMOTED) for rsvp in outcome.promoted]
     if outcome.rsvp not in outcome.promoted:
         changes.insert(0, (outcome.rsvp, messages.TYPE_OF_STATUS[outcome.rsvp.status]))
-    _announce(uow, ctx, attendance, changes)
+    extra = {outcome.rsvp.id: {"series_answer": series_answer}} if series_answer else {}
+    _announce(uow, ctx, attendance, changes, extra)
 
 
 def _announce(
@@ -183,9 +196,11 @@ def _announce(
     ctx: Context,
     attendance: Attendance | Tally,
     changes: list[tuple[Rsvp, str]],
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Publish each changed RSVP's whole state, with the occurrence's seat counts after this one
-    decision, which are the same for all of them and take one revision."""
+    decision, which are the same for all of them and take one revision; `extra`: more of the
+    payload, by RSVP id."""
     first = changes[0][0]
     tally = attendance if isinstance(attendance, Tally) else attendance.tally()
     counts = {
@@ -199,7 +214,7 @@ def _announce(
     for rsvp, type in changes:
         position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
         state = messages.rsvp_state(rsvp, position, _manage_url(ctx, rsvp.id))
-        payload = {"rsvp": state, "counts": counts}
+        payload = {"rsvp": state, "counts": counts, **(extra or {}).get(rsvp.id, {})}
         uow.publish(messages.message(type, payload, ctx.correlation_id))
 
 
@@ -245,10 +260,13 @@ def answer_all(
     dates = open_dates(event, ctx.now)
     if not dates:
         raise Closed("no date of this series takes answers now")
+    together = {"id": str(uuid.uuid4()), "dates": len(dates)}
     answers = []
     for occurrence in dates:
         try:
-            answers.append(answer(uow, ctx, event_id, {**values, "occurrence": occurrence}))
+            answers.append(
+                answer(uow, ctx, event_id, {**values, "occurrence": occurrence}, together)
+            )
         except Invalid as error:
             raise Invalid(
                 {field: f"on {occurrence:%a} {occurrence.day} {occurrence:%b}, {message}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -212,3 +212,62 @@ def test_a_private_date_of_a_series_is_invited_to_with_its_title_time_and_link_o
     assert "Room 4" not in text and "a patient" not in text
     [event] = read_with_icaljs(ics, *WINDOW)["events"]
     assert [o["start"] for o in event["occurrences"]] == ["2026-12-10T17:00:00Z"]
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_an_answer_for_all_upcoming_dates_is_confirmed_in_one_mail(client, stack, schedule, inbox):
+    """Four weekly dates, one seat each, and Bo has the second: Ana's "all upcoming" yes is one
+    mail with one invitation for the three dates she is going to, and her place in line for the
+    fourth; not a mail a date."""
+    first = (datetime.now(UTC) + timedelta(days=8)).date()
+    group = schedule(
+        kind="consult_group",
+        title="Consult group",
+        starts_at=f"{first}T12:00",
+        ends_at=f"{first}T13:00",
+        rrule="FREQ=WEEKLY;COUNT=4",
+        capacity=1,
+    )
+    dates = [f"{first + timedelta(weeks=week)}T12:00" for week in range(4)]
+    answer(client, group, "bo", occurrence=dates[1])
+    stack.flush()
+    settle(inbox, 1)
+    inbox.received.clear()
+
+    answers = answer(client, group, "ana", all_upcoming=True)["rsvps"]
+    stack.flush()
+
+    [received] = settle(inbox, 1)
+    message = received.message
+    assert received.rcpt_tos == ["ana@example.org"]
+    assert message["Subject"] == "You're going: Consult group, 3 dates (waitlisted for 1)"
+    assert "List-Unsubscribe" not in message, "a direct confirmation"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    going, waiting = text.split("full, so you're on the waitlist")
+    for state in answers:
+        assert state["manage_url"] in text and state["manage_url"] in html
+    assert sum(state["status"] == "confirmed" for state in answers) == 3
+    assert going.count("Change this date:") == 3
+    assert "number 1 in line" in waiting and waiting.count("Change this date:") == 1
+
+    ics = calendar_part(message).get_content()
+    calendar = read_with_icalendar(ics)
+    assert calendar["METHOD"] == "REQUEST"
+    uids = [str(vevent["UID"]) for vevent in calendar.walk("VEVENT")]
+    held = [dates[0], dates[2], dates[3]]
+    assert uids == [
+        f"{group['id']}-{datetime.fromisoformat(date):%Y%m%dT%H%M}@hearth" for date in held
+    ]
+    for vevent in calendar.walk("VEVENT"):
+        assert str(vevent["ATTENDEE"]) == "mailto:ana@example.org"
+    reading = read_with_icaljs(ics, datetime.now(UTC), datetime.now(UTC) + timedelta(days=60))
+    assert sorted(event["uid"] for event in reading["events"]) == sorted(uids)
+
+    # Saying no to all of them tells nothing more: a "no" needs no confirmation.
+    answer(client, group, "ana", response="no", all_upcoming=True)
+    stack.flush()
+    time.sleep(0.3)
+    assert len(inbox.received) == 1
