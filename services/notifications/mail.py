@@ -275,15 +275,22 @@ class Mail:
         context = delivery.context
         dates = context["dates"]
         first = dates[0]
+        changed = context["changed"]
+        if any(CHANGE_WORDS.get(name) in ("time", "dates") for name in changed):
+            subject = f"Changed: {first['title']} is now {short_when(first)}"
+        else:  # the same time, somewhere else
+            subject = (
+                f"Changed: {first['title']}, {short_when(first)}: new {changed_words(changed)}"
+            )
         return Letter(
             to_name=context["name"],
             to_address=context["email"],
-            subject=f"Changed: {first['title']} is now {short_when(first)}",
+            subject=subject,
             template="updated",
             values={
                 **_event_values(first),
                 "dates": [_event_values(date) for date in dates],
-                "changed": changed_words(context["changed"]),
+                "changed": changed_words(changed),
                 "manage_url": context["manage_url"],
             },
             thread=self.thread_of(first["id"]),

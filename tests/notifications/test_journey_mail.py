@@ -717,7 +717,7 @@ def test_a_change_of_the_series_does_not_bring_back_a_cancelled_date(
 
     change(client, organizer, f"/api/events/{group['id']}", {"location": "Room 5"})
     mails = post.after()
-    subject = f"Changed: Consult group is now {short(third)}"
+    subject = f"Changed: Consult group, {short(third)}: new place"
     assert sent(mails) == [(address("ben"), subject), (address("cy"), subject)]
     assert_discreet(mails)
     for mail in mails:
