@@ -109,7 +109,11 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
     app.extensions["hearth.metrics"].registry.register(DeliveriesCollector(parts.engine))
     if config.dev:
         # Shows every mail, sign-in links included: never part of a production app.
-        app.register_blueprint(pages.dev_mailbox(PREFIX, smtp_url=config.smtp_url))
+        def wake() -> None:
+            for task in parts.tasks:
+                task.wake.set()
+
+        app.register_blueprint(pages.dev_mailbox(PREFIX, smtp_url=config.smtp_url, wake=wake))
     sms_inbound = inbound.blueprint(config.sms_auth_token, config.base_url)
     app.register_blueprint(sms_inbound)
     csrf.exempt(sms_inbound)  # the provider posts forms without our token; its signature is checked

@@ -6,23 +6,53 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from services.notifications import sms
 from services.notifications.model import EMAIL, SMS
+from services.notifications.reminders import Reminders
+
+# How far ahead the dev mailbox may queue reminders: two weeks covers every demo event.
+MOST_HOURS_AHEAD = 14 * 24
 
 
-def dev_mailbox(prefix: str, *, smtp_url: str | None) -> Blueprint:
+def dev_mailbox(
+    prefix: str, *, smtp_url: str | None, wake: Callable[[], None] = lambda: None
+) -> Blueprint:
+    """The dev mailbox's pages; `wake`: what makes the worker's senders look for work at once."""
     bp = Blueprint("dev_mailbox", __name__, url_prefix=f"{prefix.rstrip('/')}/dev/mailbox")
 
     @bp.get("")
     def mailbox() -> str:
         with current_app.extensions["hearth.store"].begin() as uow:
             messages = uow.mailbox()
-        return render_template("mailbox.html", messages=messages, smtp_url=smtp_url)
+        return render_template(
+            "mailbox.html", messages=messages, smtp_url=smtp_url, most_hours=MOST_HOURS_AHEAD
+        )
+
+    @bp.post("/reminders")
+    def remind_ahead() -> Response:
+        """Queue now the reminders that will be due some hours from now, as the worker will then
+        (and so will not again): a day-before mail is otherwise seen only by waiting a day."""
+        hours = request.form.get("hours", type=int)
+        if hours is None or not 1 <= hours <= MOST_HOURS_AHEAD:
+            flash(f"Hours from now must be a whole number from 1 to {MOST_HOURS_AHEAD}.")
+            return redirect(url_for(".mailbox"))
+        ahead = timedelta(hours=hours)
+        queued = Reminders(current_app.extensions["hearth.store"]).queue_due(ahead)
+        wake()
+        later = datetime.now(UTC) + ahead
+        flash(
+            f"Queued {queued} reminder{'' if queued == 1 else 's'} due by {later:%Y-%m-%d %H:%M}"
+            " UTC; each appears here once it is sent (texts wait out quiet hours)."
+        )
+        return redirect(url_for(".mailbox"))
 
     @bp.get("/<int:message_id>")
     def message(message_id: int) -> str:

@@ -61,14 +61,16 @@ class Reminders:
         self.now = now
         self.batch = batch
 
-    def queue_due(self) -> int:
-        """Queue every reminder that is due now; how many were queued."""
+    def queue_due(self, ahead: timedelta = timedelta(0)) -> int:
+        """Queue every reminder that is due now, or within `ahead` (the dev mailbox's way to
+        show them without waiting); how many were queued."""
         queued = 0
         for lead in LEADS:
             while True:
                 with self.store.begin() as uow:
                     now = self.now()
-                    due = uow.to_remind(lead.column, now, now + lead.before, self.batch)
+                    latest = now + lead.before + ahead
+                    due = uow.to_remind(lead.column, now, latest, self.batch)
                     for attendee, starts_at in due:
                         queued += self._queue(uow, lead, attendee, starts_at, now)
                         uow.mark_reminded(lead.column, attendee.rsvp_id, starts_at)

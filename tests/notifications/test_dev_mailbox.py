@@ -1,11 +1,24 @@
-"""Without SMTP_URL, `hearth dev` keeps mail in a dev mailbox a developer can read in the browser;
-a production app has no such page."""
+"""Without SMTP_URL, `hearth dev` keeps mail in a dev mailbox a developer can read in the browser,
+and can queue the reminders of the coming hours to see them without waiting; a production app
+has no such page."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from services.notifications.app import create_app
+
+# An event a day and a half from now (the schedule fixture's base, in the community's zone).
+START = (datetime.now(UTC) + timedelta(hours=36)).astimezone(ZoneInfo("America/New_York"))
+LUNCH = {
+    "kind": "peer_lunch",
+    "title": "Peer lunch",
+    "starts_at": f"{START:%Y-%m-%dT%H:00}",
+    "ends_at": f"{START + timedelta(hours=1):%Y-%m-%dT%H:00}",
+    "location": "Juniper Café",
+}
 
 
 def test_without_smtp_the_sign_in_mail_is_in_the_dev_mailbox(client, stack, organizer):
@@ -38,3 +51,36 @@ def test_outside_dev_there_is_no_mailbox(stack):
     production = stack.config.with_changes(dev=False)
     app = create_app(production, stack.bus, stack.services["notifications"])
     assert app.test_client().get("/notifications/dev/mailbox").status_code == 404
+
+
+def test_the_reminders_of_the_coming_hours_can_be_queued_to_see_them_now(client, stack, schedule):
+    lunch = schedule()
+    body = {"name": "Ana", "email": "ana@example.org", "response": "yes"}
+    assert client.post(f"/rsvps/api/events/{lunch['id']}/rsvps", json=body).status_code == 201
+    stack.flush()
+    mailbox = "/notifications/dev/mailbox"
+    assert "Tomorrow: Peer lunch" not in client.get(mailbox).text
+
+    # Its day-before reminder is due in about twelve hours: not within six, within fifteen.
+    client.submit(f"{mailbox}/reminders", {"hours": "6"}, form_page=mailbox)
+    stack.flush()
+    assert "Queued 0 reminders" in client.get(mailbox).text
+    client.submit(f"{mailbox}/reminders", {"hours": "15"}, form_page=mailbox)
+    stack.flush()
+    listing = client.get(mailbox).text
+    assert "Queued 1 reminder due by" in listing
+    assert listing.count("Tomorrow: Peer lunch") == 1
+    assert "ana@example.org" in listing
+
+    # Queued once: the worker, when that time comes, and the form again, queue no second one.
+    client.submit(f"{mailbox}/reminders", {"hours": "15"}, form_page=mailbox)
+    stack.flush()
+    assert client.get(mailbox).text.count("Tomorrow: Peer lunch") == 1
+
+
+def test_queueing_reminders_takes_a_number_of_hours(client, stack):
+    mailbox = "/notifications/dev/mailbox"
+    for wrong in ("", "0", "a day", "100000"):
+        response = client.submit(f"{mailbox}/reminders", {"hours": wrong}, form_page=mailbox)
+        assert response.status_code == 302
+        assert "Hours from now must be a whole number from 1 to 336." in client.get(mailbox).text
