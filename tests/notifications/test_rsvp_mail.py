@@ -9,8 +9,10 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -21,21 +23,34 @@ from shared.config import Config
 
 from .smtp_server import Handler, Received
 
+# A Thursday noon in the community's zone, two to three weeks from now (answers are taken only
+# for what has not begun), and the one after it.
+ZONE = ZoneInfo("America/New_York")
+_IN_TWO_WEEKS = datetime.now(UTC).astimezone(ZONE).date() + timedelta(weeks=2)
+FIRST = datetime.combine(
+    _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7), clock_time(12), ZONE
+)
+SECOND = FIRST + timedelta(weeks=1)
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch",
     "description": "Bring a case you are stuck on.",
-    "starts_at": "2026-12-03T12:00",
-    "ends_at": "2026-12-03T13:00",
+    "starts_at": f"{FIRST:%Y-%m-%dT%H:%M}",
+    "ends_at": f"{FIRST + timedelta(hours=1):%Y-%m-%dT%H:%M}",
     "location": "Juniper Café",
     "capacity": 6,
 }
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC))
+WINDOW = (datetime.now(UTC), datetime.now(UTC) + timedelta(weeks=8))
 
 
 @pytest.fixture
 def config(config: Config, smtp: tuple[Handler, str]) -> Config:
     return config.with_changes(smtp_url=smtp[1])
+
+
+def utc_text(moment: datetime) -> str:
+    """An instant as ical.js gives it: "2026-12-03T17:00:00Z"."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def answer(client, event, who: str, **fields: Any) -> dict[str, Any]:
@@ -98,7 +113,7 @@ def test_a_yes_brings_one_confirmation_with_an_invitation(client, stack, schedul
     ]
     text = message.get_body(("plain",)).get_content()
     assert ana["manage_url"] in text and "Juniper Café" in text
-    assert "Thursday 3 December 2026, 12:00 to 13:00 (America/New_York)" in text
+    assert f"Thursday {FIRST.day} {FIRST:%B %Y}, 12:00 to 13:00 (America/New_York)" in text
 
     part = calendar_part(message)
     assert part.get_param("method") == "REQUEST"
@@ -116,12 +131,13 @@ def test_a_yes_brings_one_confirmation_with_an_invitation(client, stack, schedul
     assert str(attendees) == "mailto:ana@example.org"
     assert attendees.params["PARTSTAT"] == "ACCEPTED"
     assert str(vevent["LOCATION"]) == "Juniper Café"
-    assert vevent.decoded("DTSTART").isoformat() == "2026-12-03T12:00:00-05:00"
+    assert vevent.decoded("DTSTART") == FIRST
+    assert vevent.decoded("DTSTART").utcoffset() == FIRST.utcoffset()
 
     reading = read_with_icaljs(ics, *WINDOW)
     [event] = reading["events"]
     assert event["uid"] == f"{lunch['id']}@hearth"
-    assert [o["start"] for o in event["occurrences"]] == ["2026-12-03T17:00:00Z"]
+    assert [o["start"] for o in event["occurrences"]] == [utc_text(FIRST)]
 
     # The broker redelivers the rsvps message, and the rsvps service publishes it again under a
     # new id: Ana's confirmation is still one mail.
@@ -193,7 +209,7 @@ def test_a_private_date_of_a_series_is_invited_to_with_its_title_time_and_link_o
         visibility="private",
         rrule="FREQ=WEEKLY;BYDAY=TH",
     )
-    answer(client, group, "ana", occurrence="2026-12-10T12:00")
+    answer(client, group, "ana", occurrence=f"{SECOND:%Y-%m-%dT%H:%M}")
     stack.flush()
 
     [received] = settle(inbox, 1)
@@ -201,7 +217,7 @@ def test_a_private_date_of_a_series_is_invited_to_with_its_title_time_and_link_o
     ics = calendar_part(message).get_content()
     [vevent] = read_with_icalendar(ics).walk("VEVENT")
     # One date, under the UID the personal feed gives it, not the series.
-    assert str(vevent["UID"]) == f"{group['id']}-20261210T1200@hearth"
+    assert str(vevent["UID"]) == f"{group['id']}-{SECOND:%Y%m%dT%H%M}@hearth"
     assert "RRULE" not in vevent and "RECURRENCE-ID" not in vevent
     assert "LOCATION" not in vevent
     assert "Room 4" not in ics and "a patient" not in ics
@@ -211,7 +227,7 @@ def test_a_private_date_of_a_series_is_invited_to_with_its_title_time_and_link_o
     text = message.get_body(("plain",)).get_content()
     assert "Room 4" not in text and "a patient" not in text
     [event] = read_with_icaljs(ics, *WINDOW)["events"]
-    assert [o["start"] for o in event["occurrences"]] == ["2026-12-10T17:00:00Z"]
+    assert [o["start"] for o in event["occurrences"]] == [utc_text(SECOND)]
 
 
 @pytest.mark.parametrize(
