@@ -26,8 +26,9 @@ MessageHandler = Callable[[Any, Envelope], None]
 
 @dataclass
 class Task:
-    """Work a worker repeats: `run` does what is due now and says how much it did. Setting
-    `wake` runs it at once instead of at the next poll."""
+    """Work a worker repeats: `run` does what is due now, or some of it, and says how much it
+    did; a run that did something is followed by another at once, one that did nothing by the
+    next poll. Setting `wake` runs it at once instead."""
 
     name: str
     run: Callable[[], int]
@@ -177,7 +178,7 @@ class Worker:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
-                task.run()
+                done = task.run()
                 backoff = 1.0
             except Exception:
                 # What the task talks to (a mail server, the database) is away: nothing was
@@ -188,5 +189,7 @@ class Worker:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            if done:
+                continue  # it may have stopped short of all there is to do: again, at once
             task.wake.wait(self.idle_poll)
             task.wake.clear()

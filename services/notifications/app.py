@@ -4,6 +4,8 @@ parts."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from flask import Flask
@@ -28,6 +30,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 log = logging.getLogger(__name__)
 
+# How long a sender works before its worker looks whether it is being stopped (and runs it again
+# at once if not): a stopped worker finishes its batch, not the thousands of mails behind it.
+SLICE = timedelta(seconds=1)
+
 
 def service(config: Config) -> Service:
     """The parts the web app, the worker and `hearth dev` share; the notifications service learns
@@ -40,11 +46,11 @@ def service(config: Config) -> Service:
     courier = email_courier(config)
     if courier is not None:
         mail_sender = sending.Sender(notifications_store, EMAIL, courier)
-        senders.append(Task("email", mail_sender.send_all))
+        senders.append(Task("email", partial(mail_sender.send_all, within=SLICE)))
     texts_courier = texting.text_courier(config)
     if texts_courier is not None:
         text_sender = sending.Sender(notifications_store, SMS, texts_courier)
-        senders.append(Task("sms", text_sender.send_all))
+        senders.append(Task("sms", partial(text_sender.send_all, within=SLICE)))
 
     def wake_senders() -> None:
         """After a commit that queued deliveries: they may go out now, not at the next poll."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -130,11 +131,16 @@ class Sender:
             log.warning("%s %s: %s", delivery.key, result.state, error)
         return result, now
 
-    def send_all(self) -> int:
-        """Attempt everything due now (retries wait for their time)."""
+    def send_all(self, within: timedelta | None = None) -> int:
+        """Attempt everything due now (retries wait for their time), or as much as the batches
+        begun `within` that long attempt: a worker runs it so, to see between two runs whether it
+        is being stopped, rather than after thousands of mails."""
         total = 0
+        started = time.monotonic()
         while count := self.send_due():
             total += count
+            if within is not None and time.monotonic() - started >= within.total_seconds():
+                break
         return total
 
 
