@@ -105,6 +105,7 @@ def announce_event(uow: UnitOfWork, envelope: Envelope) -> None:
     _, ends_at = event.bounds(None)
     members = [member for member, _role in uow.members_of(event.community_id)]
     choices = uow.choices_of([member.email for member in members], EMAIL)
+    about = snapshot(event, event.occasion(None))
     uow.queue_deliveries(
         [
             NewDelivery(
@@ -119,7 +120,7 @@ def announce_event(uow: UnitOfWork, envelope: Envelope) -> None:
                 context={
                     "name": member.name,
                     "email": member.email,
-                    "event": snapshot(event, event.occasion(None)),
+                    "event": about,
                     "repeats": event.rrule is not None,
                 },
             )

@@ -419,7 +419,7 @@ def when(event: Mapping[str, Any]) -> str:
 
 # How messages are made: with the email package's MIME classes and its original (compat32)
 # policy, as Django and Mailman make theirs, since the newer EmailMessage API parses every header
-# it is given and costs five times as much a message, which mail to a whole group feels.
+# it is given and costs about four times as much a message, which mail to a whole group feels.
 # Quoted-printable keeps text readable and, for calendar parts, their lines' CRLF, as RFC 5545
 # wants them once decoded (base64 would carry the bare LFs of Python's text).
 UTF8 = Charset("utf-8")
