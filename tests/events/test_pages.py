@@ -4,7 +4,7 @@ real emailed link, posting forms with their CSRF token."""
 import html
 import json
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -99,6 +99,14 @@ def event_id_of(response):
 def next_weekday(weekday, after=None):
     today = after or datetime.now(NEW_YORK).date()
     return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+def day_words(day):
+    """A day as pages write it in short, "Thu 3 Dec", with its year unless it is this year's
+    (today as seen in the zone of a time, or here for a whole day)."""
+    today = datetime.now(day.tzinfo if isinstance(day, datetime) else None).date()
+    words = f"{day:%a} {day.day} {day:%b}"
+    return words if day.year == today.year else f"{words} {day.year}"
 
 
 EVENT = {
@@ -351,15 +359,17 @@ def test_a_weekly_consult_group_shows_its_next_dates_on_the_community_page(
     assert event["visibility"] == "private"
     assert event["capacity"] == 8
 
+    horizon = datetime.now(UTC) + timedelta(weeks=8)
     page = dana.get(f"/c/{community['slug']}")
-    for week in range(3):
-        day = thursday + timedelta(weeks=week)
-        local = datetime.combine(day, time(12)).replace(tzinfo=NEW_YORK)
-        words = f"{local:%a} {day.day} {local:%b}" + (
-            f" {day.year}" if day.year != datetime.now(NEW_YORK).year else ""
-        )
-        assert f"{words}, 12:00{DASH}13:30 {local.tzname()}" in page.text
-    assert page.text.count(">Thursday consult group</a>") == 8  # eight weeks ahead
+    starts = [
+        datetime.combine(thursday + timedelta(weeks=week), time(12), NEW_YORK) for week in range(9)
+    ]
+    for local in starts[:3]:
+        assert f"{day_words(local)}, 12:00{DASH}13:30 {local.tzname()}" in page.text
+    # The dates that begin within eight weeks: eight, but only seven on a Thursday (the series
+    # then starts a week later) until noon, when its eighth date comes within the eight weeks.
+    ahead = [local for local in starts if local < horizon]
+    assert page.text.count(">Thursday consult group</a>") == len(ahead)
 
     event_page = dana.get(f"/events/{event_id}")
     assert "Every week on Thursday" in event_page.text
@@ -889,14 +899,24 @@ def test_errors_the_form_finds_and_errors_the_rules_find_are_shown_together(
 
 
 def test_cancelling_from_a_series_needs_a_choice(client, organizer, community, dana):
-    event_id = event_id_of(schedule(dana, community, repeat="weekly"))
+    tuesday = next_weekday(1)  # the dates offered are the next ones
+    event_id = event_id_of(
+        schedule(
+            dana,
+            community,
+            repeat="weekly",
+            starts_at=f"{tuesday}T12:00",
+            ends_at=f"{tuesday}T13:00",
+        )
+    )
     page = dana.get(f"/events/{event_id}/cancel")
     assert " checked" not in page.text
     assert re.findall(r'<option value="([^"]*)" selected>', page.text) == [""]
-    response = dana.submit(f"/events/{event_id}/cancel", {"occurrence": "2027-06-15T12:00"})
+    second = f"{tuesday + timedelta(weeks=1)}T12:00"
+    response = dana.submit(f"/events/{event_id}/cancel", {"occurrence": second})
     assert response.status_code == 422
     assert "the whole series or one date" in field_error(response, "scope")
-    assert '<option value="2027-06-15T12:00" selected>' in response.text
+    assert f'<option value="{second}" selected>' in response.text
     response = dana.submit(f"/events/{event_id}/cancel", {"scope": "occurrence"})
     assert field_error(response, "occurrence") == "choose the date to cancel"
     event = event_api(client, organizer, event_id)
@@ -936,20 +956,25 @@ def test_a_surprise_is_kept_from_its_honoree(client, stack, organizer, community
 
 
 def test_the_event_page_shows_a_moved_date_at_its_new_time(client, organizer, community, dana):
+    # The page shows the dates to come: the series starts on the next Thursday, and its second
+    # date moves to the Friday evening after it.
+    first = datetime.combine(next_weekday(3), time(12), NEW_YORK)
+    second = first + timedelta(weeks=1)
+    friday = datetime.combine(second.date() + timedelta(days=1), time(18), NEW_YORK)
     series = client.post(
         f"/api/communities/{community['slug']}/events",
         json={
             "kind": "consult_group",
             "title": "Thursday consult group",
-            "starts_at": "2027-01-07T12:00",
-            "ends_at": "2027-01-07T13:00",
+            "starts_at": f"{first:%Y-%m-%dT%H:%M}",
+            "ends_at": f"{first + timedelta(hours=1):%Y-%m-%dT%H:%M}",
             "rrule": "FREQ=WEEKLY;BYDAY=TH;COUNT=10",
         },
         headers=organizer,
     ).json
     moved = client.patch(
-        f"/api/events/{series['id']}/occurrences/2027-01-14T12:00",
-        json={"starts_at": "2027-01-15T18:00", "title": "Consult group: guest speaker"},
+        f"/api/events/{series['id']}/occurrences/{second:%Y-%m-%dT%H:%M}",
+        json={"starts_at": f"{friday:%Y-%m-%dT%H:%M}", "title": "Consult group: guest speaker"},
         headers=organizer,
     )
     assert moved.status_code == 200, moved.text
@@ -957,14 +982,16 @@ def test_the_event_page_shows_a_moved_date_at_its_new_time(client, organizer, co
     page = html.unescape(dana.get(f"/events/{series['id']}").text)
 
     next_dates = page[page.index("Next dates") :]
-    new_time = f"Fri 15 Jan 2027, 18:00{DASH}19:00 EST"
+    new_time = f"{day_words(friday)}, 18:00{DASH}19:00 {friday:%Z}"  # "Fri 15 Jan, 18:00-19:00 EST"
     assert new_time in next_dates
     assert "Consult group: guest speaker" in next_dates
-    assert "Moved</span>" in next_dates and "from Thu 14 Jan 2027, 12:00 EST" in next_dates
-    assert next_dates.index("Thu 7 Jan 2027") < next_dates.index(new_time)
-    assert f"Thu 14 Jan 2027, 12:00{DASH}" not in page, "nothing takes place at the old time"
+    old_time = f"{day_words(second)}, 12:00"
+    assert "Moved</span>" in next_dates and f"from {old_time} {second:%Z}" in next_dates
+    assert next_dates.index(day_words(first)) < next_dates.index(new_time)
+    assert f"{old_time}{DASH}" not in page, "nothing takes place at the old time"
     answer = page[page.index("Are you coming?") :]
-    assert re.search(rf'value="2027-01-14T12:00"[^>]*>\s*{re.escape(new_time)}', answer), (
+    original = f"{second:%Y-%m-%dT%H:%M}"
+    assert re.search(rf'value="{original}"[^>]*>\s*{re.escape(new_time)}', answer), (
         "the answer form names the date by its original start and shows its new time"
     )
 
@@ -1002,8 +1029,7 @@ def test_the_event_page_says_an_all_day_event_by_its_days(client, organizer, com
     )
     assert soon.status_code == 201, soon.text
     listing = html.unescape(dana.get(f"/c/{community['slug']}").text)
-    day = f"{saturday:%a} {saturday.day} {saturday:%b}"
-    assert re.search(rf"{day}( \d{{4}})? \(all day\)</time>", listing), listing
+    assert f"{day_words(saturday)} (all day)</time>" in listing, listing
 
 
 def test_the_form_schedules_an_all_day_event_from_its_days(client, organizer, community, dana):

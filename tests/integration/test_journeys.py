@@ -11,6 +11,8 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import kombu
 import pytest
@@ -23,11 +25,15 @@ pytestmark = [
     pytest.mark.parametrize(("database", "bus_url"), [("postgres", "rabbitmq")], indirect=True),
 ]
 
+# The event is on the first Thursday two weeks or more from today in the community's zone: the
+# rsvps service takes answers only for what has not begun.
+_IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
+THURSDAY = _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7)
 EVENT = {
     "kind": "consult_group",
     "title": "Trauma consult group",
-    "starts_at": "2026-12-03T18:00",
-    "ends_at": "2026-12-03T19:30",
+    "starts_at": f"{THURSDAY}T18:00",
+    "ends_at": f"{THURSDAY}T19:30",
     "capacity": 3,
     "guest_limit": 1,
     "visibility": "community",

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -399,12 +400,16 @@ def test_a_preferences_token_is_no_unsubscribe_token(client, stack):
 
 # --- End to end: a mail's own link, clicked by a mail provider ------------------------------
 
+# On the first Thursday two weeks or more from today in the community's zone: an announcement
+# goes out only until the event is over.
+_IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
+THURSDAY = _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7)
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch",
     "description": "Bring a case you are stuck on.",
-    "starts_at": "2026-12-03T12:00",
-    "ends_at": "2026-12-03T13:00",
+    "starts_at": f"{THURSDAY}T12:00",
+    "ends_at": f"{THURSDAY}T13:00",
     "location": "Juniper Café",
 }
 

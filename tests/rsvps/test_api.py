@@ -1,6 +1,8 @@
 """Answering and cancelling through the rsvps API, with no account, on SQLite and PostgreSQL."""
 
 import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -12,11 +14,31 @@ pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
+# The tests' dates are relative to today: the rsvps service takes answers only for what has not
+# begun. Today is read once, so every test of a run agrees on the dates.
+ZONE = ZoneInfo("America/New_York")  # the community's
+IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
+
+
+def thursday(weeks_later: int = 0) -> datetime:
+    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
+    the Thursday `weeks_later` weeks after it (before it, if negative)."""
+    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
+    return datetime.combine(day, time(12), ZONE)
+
+
+def local(moment: datetime) -> str:
+    """A local time as the API takes and gives an occurrence: "2026-12-03T12:00"."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
+
+
+# The dates of a weekly series starting with the lunch, as the API names them.
+FIRST, SECOND, THIRD, FOURTH = (local(thursday(weeks)) for weeks in range(4))
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch",
-    "starts_at": "2026-12-03T12:00",
-    "ends_at": "2026-12-03T13:00",
+    "starts_at": FIRST,
+    "ends_at": local(thursday() + timedelta(hours=1)),
     "capacity": 3,
 }
 
@@ -112,7 +134,7 @@ def test_a_confirmed_party_asking_for_more_guests_than_fit_keeps_its_seat(client
         ({"guests": -1}, "guests", "negative"),
         ({"guests": "two"}, "guests", "whole number"),
         ({"name": ""}, "name", "give your name"),
-        ({"occurrence": "2026-12-10T12:00"}, "occurrence", "does not repeat"),
+        ({"occurrence": SECOND}, "occurrence", "does not repeat"),
     ],
 )
 def test_bad_answers_are_a_422_and_leave_nothing_behind(client, stack, schedule, fields, field,
@@ -140,10 +162,11 @@ def test_closed_events_take_no_answers(client, organizer, stack, schedule):
         json={"name": "Ana", "email": "ana@example.org", "response": "yes"},
     )
     assert unknown.status_code == 404
-    past = schedule(starts_at="2026-01-08T12:00", ends_at="2026-01-08T13:00")
+    weeks_ago = thursday(-4)  # a Thursday a week or two ago
+    past = schedule(starts_at=local(weeks_ago), ends_at=local(weeks_ago + timedelta(hours=1)))
     assert rsvp(client, past, "ana").status_code == 409
     assert "already started" in rsvp(client, past, "ana").json["title"]
-    late = schedule(rsvp_deadline="2026-01-01T12:00")
+    late = schedule(rsvp_deadline=local(weeks_ago))
     assert "deadline has passed" in rsvp(client, late, "ana").json["title"]
     called_off = schedule()
     client.post(f"/api/events/{called_off['id']}/cancel", headers=organizer)
@@ -156,18 +179,18 @@ def test_a_series_is_answered_per_occurrence(client, organizer, stack, schedule)
                      capacity=1)  # fmt: skip
     missing = rsvp(client, group, "ana")
     assert "this event repeats" in missing.json["errors"]["occurrence"]
-    not_a_date = rsvp(client, group, "ana", occurrence="2026-12-04T12:00")
+    not_a_date = rsvp(client, group, "ana", occurrence=local(thursday() + timedelta(days=1)))
     assert "not a date of this series" in not_a_date.json["errors"]["occurrence"]
-    first = rsvp(client, group, "ana", occurrence="2026-12-03T12:00")
-    second = rsvp(client, group, "ana", occurrence="2026-12-10T12:00")
+    first = rsvp(client, group, "ana", occurrence=FIRST)
+    second = rsvp(client, group, "ana", occurrence=SECOND)
     assert (first.json["status"], second.json["status"]) == ("confirmed", "confirmed")
-    assert rsvp(client, group, "ben", occurrence="2026-12-03T12:00").json["status"] == "waitlisted"
+    assert rsvp(client, group, "ben", occurrence=FIRST).json["status"] == "waitlisted"
     client.post(
-        f"/api/events/{group['id']}/cancel", json={"occurrence": "2026-12-17T12:00"},
+        f"/api/events/{group['id']}/cancel", json={"occurrence": THIRD},
         headers=organizer,
     )  # fmt: skip
     stack.flush()
-    assert rsvp(client, group, "ana", occurrence="2026-12-17T12:00").status_code == 409
+    assert rsvp(client, group, "ana", occurrence=THIRD).status_code == 409
 
 
 def test_all_upcoming_dates_are_answered_at_once_and_skip_closed_ones(
@@ -176,29 +199,29 @@ def test_all_upcoming_dates_are_answered_at_once_and_skip_closed_ones(
     group = schedule(kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;COUNT=4",
                      capacity=1)  # fmt: skip
     client.post(
-        f"/api/events/{group['id']}/cancel", json={"occurrence": "2026-12-10T12:00"},
+        f"/api/events/{group['id']}/cancel", json={"occurrence": SECOND},
         headers=organizer,
     )  # fmt: skip
     stack.flush()
-    rsvp(client, group, "ben", occurrence="2026-12-17T12:00")
+    rsvp(client, group, "ben", occurrence=THIRD)
 
     answers = rsvp(client, group, "ana", all_upcoming=True)
     assert answers.status_code == 201
     assert [
         (a["occurrence"], a["status"], a["waitlist_position"]) for a in answers.json["rsvps"]
     ] == [
-        ("2026-12-03T12:00", "confirmed", None),
-        ("2026-12-17T12:00", "waitlisted", 1),
-        ("2026-12-24T12:00", "confirmed", None),
+        (FIRST, "confirmed", None),
+        (THIRD, "waitlisted", 1),
+        (FOURTH, "confirmed", None),
     ]
     assert all(a["manage_url"] for a in answers.json["rsvps"])
 
     again = rsvp(client, group, "ana", response="no", all_upcoming=True)
     assert again.status_code == 200
     assert {a["status"] for a in again.json["rsvps"]} == {"declined"}
-    assert rsvp(client, group, "ana", all_upcoming=True, occurrence="2026-12-03T12:00").json[
-        "errors"
-    ] == {"occurrence": "leave occurrence out when answering for all upcoming dates"}
+    assert rsvp(client, group, "ana", all_upcoming=True, occurrence=FIRST).json["errors"] == {
+        "occurrence": "leave occurrence out when answering for all upcoming dates"
+    }
 
     lunch = schedule()
     one_off = rsvp(client, lunch, "ana", all_upcoming=True)
@@ -249,16 +272,17 @@ def test_the_events_service_shows_the_counts_once_the_messages_flowed(
     shown = client.get(f"/api/events/{lunch['id']}", headers=organizer).json["attendance"]
     assert shown == {"confirmed_seats": 2, "waitlisted": 1, "maybe": 1}
     group = schedule(kind="consult_group", title="Consult", rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=2")
-    rsvp(client, group, "ana", occurrence="2026-12-10T12:00")
+    rsvp(client, group, "ana", occurrence=SECOND)
     stack.flush()
     assert client.get(f"/api/events/{group['id']}", headers=organizer).json["attendance"] is None
     listed = client.get(
-        f"/api/communities/{community['slug']}/occurrences?start=2026-12-01&end=2026-12-31",
+        f"/api/communities/{community['slug']}/occurrences"
+        f"?start={thursday():%Y-%m-%d}&end={thursday(3):%Y-%m-%d}",
         headers=organizer,
     ).json
     by_start = {(o["event_id"], o["original_start"]): o["attendance"] for o in listed}
-    assert by_start[(group["id"], "2026-12-10T12:00")]["confirmed_seats"] == 1
-    assert by_start[(group["id"], "2026-12-03T12:00")]["confirmed_seats"] == 0
+    assert by_start[(group["id"], SECOND)]["confirmed_seats"] == 1
+    assert by_start[(group["id"], FIRST)]["confirmed_seats"] == 0
 
 
 def test_older_counts_arriving_late_do_not_replace_newer_ones(client, organizer, stack, schedule):

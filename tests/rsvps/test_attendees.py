@@ -5,7 +5,9 @@ memberships, roles and the digests of API tokens."""
 import csv
 import io
 import json
-from urllib.parse import urlsplit
+from datetime import datetime, time, timedelta
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -22,11 +24,31 @@ pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
+# The tests' dates are relative to today: the rsvps service takes answers only for what has not
+# begun. Today is read once, so every test of a run agrees on the dates.
+ZONE = ZoneInfo("America/New_York")  # the community's
+IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
+
+
+def thursday(weeks_later: int = 0) -> datetime:
+    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
+    the Thursday `weeks_later` weeks after it."""
+    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
+    return datetime.combine(day, time(12), ZONE)
+
+
+def local(moment: datetime) -> str:
+    """A local time as the API takes and gives an occurrence: "2026-12-03T12:00"."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
+
+
+# The dates of the weekly series (and the lunch, on the first), as the API names them.
+FIRST, SECOND, THIRD = (local(thursday(weeks)) for weeks in range(3))
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch at Juniper Café",
-    "starts_at": "2026-12-03T12:00",
-    "ends_at": "2026-12-03T13:00",
+    "starts_at": FIRST,
+    "ends_at": local(thursday() + timedelta(hours=1)),
     "capacity": 3,
     "guest_limit": 2,
 }
@@ -198,7 +220,7 @@ def test_the_lists_in_status_and_waitlist_order_with_seats_and_totals(client, or
     assert body["event_id"] == lunch["id"]
     (listed,) = body["occurrences"]
     assert listed["occurrence"] is None
-    assert listed["starts_at"] == "2026-12-03T12:00:00-05:00"
+    assert listed["starts_at"] == thursday().isoformat()  # like "2026-12-03T12:00:00-05:00"
     # Going sorted by name; the waitlist in the order it will be seated; cancelled not listed.
     assert names(listed["confirmed"]) == ["Ana", "Ben"]
     assert names(listed["waitlisted"]) == ["Dee", "Cy"]
@@ -225,23 +247,21 @@ def test_the_lists_in_status_and_waitlist_order_with_seats_and_totals(client, or
 
 def test_a_series_is_listed_per_occurrence_or_for_the_one_asked(client, organizer, schedule):
     group = schedule(**WEEKLY)
-    first, second = "2026-12-03T12:00", "2026-12-10T12:00"
     for who in ("ana", "ben", "cy"):
-        rsvp(client, group, who, occurrence=first)
-    rsvp(client, group, "dee", occurrence=second)
+        rsvp(client, group, who, occurrence=FIRST)
+    rsvp(client, group, "dee", occurrence=SECOND)
 
     every = attendees(client, group, organizer).json["occurrences"]
-    assert [listed["occurrence"] for listed in every] == [first, second]
+    assert [listed["occurrence"] for listed in every] == [FIRST, SECOND]
     assert names(every[0]["waitlisted"]) == ["Cy"]
     assert names(every[1]["confirmed"]) == ["Dee"]
 
-    (one,) = attendees(client, group, organizer, occurrence=second).json["occurrences"]
+    (one,) = attendees(client, group, organizer, occurrence=SECOND).json["occurrences"]
     assert names(one["confirmed"]) == ["Dee"]
-    (empty,) = attendees(client, group, organizer, occurrence="2026-12-17T12:00").json[
-        "occurrences"
-    ]
+    (empty,) = attendees(client, group, organizer, occurrence=THIRD).json["occurrences"]
     assert empty["confirmed"] == [] and empty["totals"]["confirmed_seats"] == 0
-    not_a_date = attendees(client, group, organizer, occurrence="2026-12-11T12:00")
+    friday = local(thursday(1) + timedelta(days=1))
+    not_a_date = attendees(client, group, organizer, occurrence=friday)
     assert not_a_date.status_code == 422
     assert "not a date of this series" in not_a_date.json["errors"]["occurrence"]
     assert attendees(client, group, organizer, occurrence="soon").status_code == 422
@@ -273,7 +293,7 @@ def test_the_csv_has_a_row_per_rsvp_and_no_formulas(client, organizer, schedule)
     assert len(rows) == 6
     assert [row[1] for row in rows[1:]] == ["confirmed"] * 2 + ["waitlisted"] * 2 + ["declined"]
     assert by_email["ana@example.org"][:9] == [
-        "2026-12-03T12:00", "confirmed", "", "Ana", "ana@example.org", "'+12025550143", "yes",
+        FIRST, "confirmed", "", "Ana", "ana@example.org", "'+12025550143", "yes",
         "1", "2",
     ]  # fmt: skip
     assert by_email["cy@example.org"][1:3] == ["waitlisted", "1"]
@@ -281,17 +301,21 @@ def test_the_csv_has_a_row_per_rsvp_and_no_formulas(client, organizer, schedule)
     assert by_email["ben@example.org"][3] == '\'=HYPERLINK("http://evil.example","Click")'
     assert by_email["cy@example.org"][3] == "'@SUM(A1)"
     assert by_email["eve@example.org"][3] == "'-2+3"
-    assert by_email["ana@example.org"][10].endswith("-05:00")
+    # When Ana last answered, in the event's zone (like "2026-11-23T09:30:00-05:00").
+    updated_at = datetime.fromisoformat(by_email["ana@example.org"][10])
+    assert updated_at.utcoffset() == updated_at.astimezone(ZONE).utcoffset()
 
 
 def test_the_csv_of_one_date_and_who_may_download_it(client, stack, organizer, member, schedule):
     group = schedule(**WEEKLY)
-    rsvp(client, group, "ana", occurrence="2026-12-03T12:00")
-    rsvp(client, group, "ben", occurrence="2026-12-10T12:00")
+    rsvp(client, group, "ana", occurrence=FIRST)
+    rsvp(client, group, "ben", occurrence=SECOND)
     path = f"/rsvps/events/{group['id']}/attendees.csv"
 
-    one = client.get(path, query_string={"occurrence": "2026-12-10T12:00"}, headers=organizer)
-    assert "consult-group-2026-12-10-attendees.csv" in one.headers["Content-Disposition"]
+    one = client.get(path, query_string={"occurrence": SECOND}, headers=organizer)
+    assert (
+        f"consult-group-{thursday(1):%Y-%m-%d}-attendees.csv" in one.headers["Content-Disposition"]
+    )
     rows = list(csv.reader(io.StringIO(one.data.decode("utf-8-sig"))))
     assert [row[3] for row in rows[1:]] == ["Ben"]
     every = client.get(path, headers=organizer)
@@ -342,21 +366,23 @@ def test_the_organizers_page_shows_each_list(client, stack, organizer, schedule)
 
 def test_a_series_page_chooses_among_its_dates(client, stack, organizer, schedule):
     group = schedule(**WEEKLY)
-    rsvp(client, group, "ana", occurrence="2026-12-10T12:00")
-    rsvp(client, group, "ben", occurrence="2026-12-17T12:00")
+    rsvp(client, group, "ana", occurrence=SECOND)
+    rsvp(client, group, "ben", occurrence=THIRD)
     sign_in(client, stack, "dana@example.org")
     path = f"/rsvps/events/{group['id']}/attendees"
 
     first = client.get(path).text  # the next date with answers
-    assert "Thursday 10 December 2026, 12:00 PM" in first
+    day = thursday(1)  # like "Thursday 10 December 2026, 12:00 PM"
+    assert f"{day:%A} {day.day} {day:%B %Y}, 12:00 PM" in first
     assert "Ana" in first and "Ben" not in first
-    assert '<option value="2026-12-17T12:00">' in first
-    assert 'href="' + path + '.csv?occurrence=2026-12-10T12%3A00"' in first
+    assert f'<option value="{THIRD}">' in first
+    assert f'href="{path}.csv?occurrence={quote(SECOND, safe="")}"' in first
 
-    chosen = client.get(path, query_string={"occurrence": "2026-12-17T12:00"}).text
+    chosen = client.get(path, query_string={"occurrence": THIRD}).text
     assert "Ben" in chosen and "Ana" not in chosen
-    assert '<option value="2026-12-17T12:00" selected>' in chosen
-    assert client.get(path, query_string={"occurrence": "2026-12-18T12:00"}).status_code == 404
+    assert f'<option value="{THIRD}" selected>' in chosen
+    friday = local(thursday(2) + timedelta(days=1))
+    assert client.get(path, query_string={"occurrence": friday}).status_code == 404
 
 
 def test_nobody_else_sees_who_is_coming(client, stack, organizer, community, schedule):

@@ -3,6 +3,8 @@ signed link: no account needed, and nothing changes on a GET."""
 
 import html
 import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -11,11 +13,37 @@ from services.rsvps import store as rsvps_store
 from shared.links import manage_rsvp_url
 from shared.timewords import DASH
 
+# The tests' dates are relative to today: the rsvps service takes answers only for what has not
+# begun. Today is read once, so every test of a run agrees on the dates.
+ZONE = ZoneInfo("America/New_York")  # the community's
+IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
+
+
+def thursday(weeks_later: int = 0) -> datetime:
+    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
+    the Thursday `weeks_later` weeks after it."""
+    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
+    return datetime.combine(day, time(12), ZONE)
+
+
+def local(moment: datetime) -> str:
+    """A local time as the API takes it and names an occurrence by: "2026-12-03T12:00"."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
+
+
+def day_words(day: date) -> str:
+    """A day as the pages say it, "Fri 11 Dec", with its year unless it is this year's (today as
+    seen in the zone of a time, or here for a whole day)."""
+    today = datetime.now(day.tzinfo if isinstance(day, datetime) else None).date()
+    words = f"{day:%a} {day.day} {day:%b}"
+    return words if day.year == today.year else f"{words} {day.year}"
+
+
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch",
-    "starts_at": "2026-12-03T12:00",
-    "ends_at": "2026-12-03T13:00",
+    "starts_at": local(thursday()),
+    "ends_at": local(thursday() + timedelta(hours=1)),
     "capacity": 2,
     "guest_limit": 1,
 }
@@ -181,20 +209,21 @@ def test_answering_again_in_a_known_emails_name_shows_no_manage_link(client, sta
 def test_a_series_is_answered_for_one_date_or_all_upcoming(client, stack, schedule):
     series = schedule(rrule="FREQ=WEEKLY;COUNT=3", capacity=1, guest_limit=0)
     form = client.get(f"/rsvps/events/{series['id']}/answer")
-    assert 'value="2026-12-10T12:00"' in form.text
+    assert f'value="{local(thursday(1))}"' in form.text
     assert "All upcoming dates" in form.text
 
-    answer(client, series, "ana", occurrence="2026-12-10T12:00")
+    answer(client, series, "ana", occurrence=local(thursday(1)))
     everything = answer(client, series, "ben", occurrence="all")
     assert everything.status_code == 302
     assert "Saved your answer for 3 dates: going to 2, on the waitlist for 1." in text(
         client.get(everything.headers["Location"])
     )
+    first, second, third = (f"{local(thursday(weeks))}:00" for weeks in range(3))
     assert sorted(rsvps(stack)) == [
-        ("ana", "2026-12-10T12:00:00", "confirmed", 0),
-        ("ben", "2026-12-03T12:00:00", "confirmed", 0),
-        ("ben", "2026-12-10T12:00:00", "waitlisted", 0),
-        ("ben", "2026-12-17T12:00:00", "confirmed", 0),
+        ("ana", second, "confirmed", 0),
+        ("ben", first, "confirmed", 0),
+        ("ben", second, "waitlisted", 0),
+        ("ben", third, "confirmed", 0),
     ]
 
 
@@ -219,21 +248,27 @@ def test_a_moved_date_and_a_whole_day_are_shown_as_they_take_place(
     client, stack, schedule, organizer
 ):
     series = schedule(rrule="FREQ=WEEKLY;COUNT=3", capacity=5)
+    # The second date moves to the Friday afternoon after it.
+    second, friday = thursday(1), thursday(1).replace(hour=15) + timedelta(days=1)
     moved = client.patch(
-        f"/api/events/{series['id']}/occurrences/2026-12-10T12:00",
-        json={"starts_at": "2026-12-11T15:00", "ends_at": "2026-12-11T16:00"},
+        f"/api/events/{series['id']}/occurrences/{local(second)}",
+        json={"starts_at": local(friday), "ends_at": local(friday + timedelta(hours=1))},
         headers=organizer,
     )
     assert moved.status_code == 200, moved.text
     stack.flush()
+    new_time = f"{day_words(friday)}, 15:00{DASH}16:00 {friday:%Z}"  # "Fri 11 Dec, 15:00-16:00 EST"
     form = text(client.get(f"/rsvps/events/{series['id']}/answer"))
-    assert f"Fri 11 Dec, 15:00{DASH}16:00 EST" in form  # offered at its new time ...
-    answered = answer(client, series, "ana", occurrence="2026-12-10T12:00")  # ... by its id
-    assert f"Fri 11 Dec, 15:00{DASH}16:00 EST" in text(client.get(answered.headers["Location"]))
+    assert new_time in form  # offered at its new time ...
+    answered = answer(client, series, "ana", occurrence=local(second))  # ... by its id
+    assert new_time in text(client.get(answered.headers["Location"]))
 
+    saturday = thursday().date() + timedelta(days=2)
+    sunday = saturday + timedelta(days=1)
     party = schedule(
-        kind="celebration", all_day=True, starts_at="2026-12-05", ends_at="2026-12-06",
-        guest_limit=0, capacity=None,
+        kind="celebration", all_day=True, starts_at=saturday.isoformat(),
+        ends_at=sunday.isoformat(), guest_limit=0, capacity=None,
     )  # fmt: skip
     answered = answer(client, party, "ben")
-    assert f"Sat 5 Dec {DASH} Sun 6 Dec (all day)" in text(client.get(answered.headers["Location"]))
+    days = f"{day_words(saturday)} {DASH} {day_words(sunday)} (all day)"  # "Sat 5 Dec - Sun 6 Dec"
+    assert days in text(client.get(answered.headers["Location"]))

@@ -310,13 +310,15 @@ def test_a_moved_occurrence_takes_answers_until_its_new_start(client, organizer,
     """Answers stay keyed by the original start, but a date closes when it now begins."""
     new_york = ZoneInfo("America/New_York")
     today = datetime.now(new_york).date()
-    last_thursday = today - timedelta(days=(today.weekday() - 3) % 7 or 7)
-    next_thursday = last_thursday + timedelta(weeks=1)
+    # The first Thursday after today, whose date is still to come whatever the hour, and one a
+    # week or two ago, whose date began long ago: the series starts then.
+    next_thursday = today + timedelta(days=(3 - today.weekday()) % 7 or 7)
+    last_thursday = next_thursday - timedelta(weeks=2)
     series = schedule(
         client, organizer, community, starts_at=f"{last_thursday}T12:00",
         ends_at=f"{last_thursday}T13:00", rrule="FREQ=WEEKLY;BYDAY=TH",
     )  # fmt: skip
-    # Last week's date moves to after next week's; next week's moves to yesterday.
+    # The past date moves to after the coming one; the coming one moves to yesterday.
     move(client, organizer, series, f"{last_thursday}T12:00", starts_at=f"{next_thursday}T18:00")
     move(
         client, organizer, series, f"{next_thursday}T12:00",

@@ -1,7 +1,8 @@
 """RSVPs persist as the seat rules leave them, one per email and occurrence, on both databases."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -14,14 +15,22 @@ pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
+# The tests' dates are relative to today: the rsvps service takes answers only for what has not
+# begun. Two dates of the consult group by their local start: noon on the first Thursday two weeks
+# or more from today in the community's zone, and a week later.
+IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
+FIRST = datetime.combine(IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7), time(12))
+SECOND = FIRST + timedelta(weeks=1)
+
 
 @pytest.fixture
 def event_id(client, organizer, community, stack):
     """A consult group series of two seats, known to the rsvps service through its messages."""
     response = client.post(
         f"/api/communities/{community['slug']}/events",
-        json={"kind": "consult_group", "title": "Consult", "starts_at": "2026-12-03T12:00",
-              "ends_at": "2026-12-03T13:00", "rrule": "FREQ=WEEKLY;BYDAY=TH", "capacity": 2},
+        json={"kind": "consult_group", "title": "Consult", "starts_at": f"{FIRST:%Y-%m-%dT%H:%M}",
+              "ends_at": f"{FIRST + timedelta(hours=1):%Y-%m-%dT%H:%M}",
+              "rrule": "FREQ=WEEKLY;BYDAY=TH", "capacity": 2},
         headers=organizer,
     )  # fmt: skip
     stack.flush()
@@ -50,7 +59,7 @@ def answer_yes(stack, event_id, email, occurrence, response=YES, guests=0):
 
 
 def test_answers_are_kept_per_occurrence_with_their_place_in_line(stack, event_id):
-    first, second = datetime(2026, 12, 3, 12), datetime(2026, 12, 10, 12)
+    first, second = FIRST, SECOND
     for email in ("ana@example.org", "ben@example.org", "cy@example.org"):
         answer_yes(stack, event_id, email, first)
     answer_yes(stack, event_id, "cy@example.org", second)
@@ -69,14 +78,14 @@ def test_answers_are_kept_per_occurrence_with_their_place_in_line(stack, event_i
 
 
 def test_one_answer_per_email_and_occurrence(stack, event_id):
-    start = datetime(2026, 12, 3, 12)
+    start = FIRST
     answer_yes(stack, event_id, "ana@example.org", start)
     with pytest.raises(sa.exc.IntegrityError):
         answer_yes(stack, event_id, "ana@example.org", start)
 
 
 def test_a_promotion_is_saved_with_the_cancellation_that_caused_it(stack, event_id):
-    start = datetime(2026, 12, 3, 12)
+    start = FIRST
     ana = answer_yes(stack, event_id, "ana@example.org", start)
     for email in ("ben@example.org", "cy@example.org"):
         answer_yes(stack, event_id, email, start)
@@ -94,7 +103,7 @@ def test_a_promotion_is_saved_with_the_cancellation_that_caused_it(stack, event_
 
 
 def test_the_database_counts_an_occurrence_as_its_whole_list_does(stack, event_id):
-    start = datetime(2026, 12, 3, 12)
+    start = FIRST
     ids = {}
     for email, response, guests in [("ana", YES, 0), ("ben", MAYBE, 0), ("cy", YES, 0),
                                     ("dee", YES, 1), ("eve", YES, 0)]:  # fmt: skip
@@ -105,12 +114,11 @@ def test_the_database_counts_an_occurrence_as_its_whole_list_does(stack, event_i
         assert tally == Tally(capacity=2, confirmed_seats=2, waitlisted=2, maybe=1,
                               last_queue_number=4, smallest_waiting_party=1)  # fmt: skip
         assert answered == ids["dee"]
-        other_date = datetime(2026, 12, 10, 12)
-        assert uow.tally(event_id, other_date, 2, "dee@example.org") == (Tally(capacity=2), None)
+        assert uow.tally(event_id, SECOND, 2, "dee@example.org") == (Tally(capacity=2), None)
 
 
 def test_a_line_that_could_move_is_decided_from_the_whole_list(stack, event_id):
-    start = datetime(2026, 12, 3, 12)
+    start = FIRST
     for email in ("ana@example.org", "ben@example.org", "cy@example.org"):
         answer_yes(stack, event_id, email, start)
     # A third seat nobody was seated in yet (as if the capacity grew while the line stood
