@@ -280,6 +280,14 @@ def change(client: Any, organizer: dict[str, str], path: str, body: dict[str, An
     assert response.status_code == 200, response.text
 
 
+def move_date(
+    client: Any, organizer: dict[str, str], series: dict[str, Any], date: datetime, to: datetime
+) -> None:
+    """The organizer moves one date of a series to `to`, for an hour."""
+    path = f"/api/events/{series['id']}/occurrences/{local(date)}"
+    change(client, organizer, path, {"starts_at": local(to), "ends_at": local(to + HOUR)})
+
+
 def cancel(
     client: Any, organizer: dict[str, str], event: dict[str, Any], occurrence: str | None = None
 ) -> None:
@@ -629,12 +637,7 @@ def test_one_date_of_a_series_is_cancelled_and_moved_telling_only_its_attendees(
     assert post.after() == [], "a date cancelled twice is told once"
 
     moved = third + HOUR
-    change(
-        client,
-        organizer,
-        f"/api/events/{group['id']}/occurrences/{local(third)}",
-        {"starts_at": local(moved), "ends_at": local(moved + HOUR)},
-    )
+    move_date(client, organizer, group, third, moved)
     mails = post.after()
     subject = f"Changed: Consult group is now {short(moved)}"
     assert sent(mails) == [(address("ben"), subject), (address("cy"), subject)], (
@@ -656,12 +659,7 @@ def test_cancelling_the_series_tells_each_person_once_about_all_their_dates(
     group, _ = series_with_answers
     second, third = DATES[1], DATES[2]
     moved = third + HOUR
-    change(
-        client,
-        organizer,
-        f"/api/events/{group['id']}/occurrences/{local(third)}",
-        {"starts_at": local(moved), "ends_at": local(moved + HOUR)},
-    )
+    move_date(client, organizer, group, third, moved)
     updates = post.after()
     assert len(updates) == 2
 
