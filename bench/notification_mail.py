@@ -208,6 +208,7 @@ def event_state(where: Scene, event_id: str, sequence: int, day: date) -> dict[s
         "rrule": None,
         "cancelled_occurrences": [],
         "overrides": [],
+        "series_shift_seconds": 0,
         "location": "The Juniper Room, 12 Mill Street",
         "online_url": None,
         "capacity": None,

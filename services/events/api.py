@@ -328,7 +328,10 @@ def list_occurrences(slug: str) -> Any:
             item = {
                 **occurrence_json(event, occurrence, role),
                 "attendance": counts.get(
-                    (event.id, occurrence.original_start.isoformat() if event.rrule else ""),
+                    (
+                        event.id,
+                        event.key_of(occurrence.original_start).isoformat() if event.rrule else "",
+                    ),
                     NO_ANSWERS,
                 ),
             }

@@ -67,10 +67,11 @@ def entry(event: Event, community: Community, base_url: str) -> Entry:
 
 
 def uid(event: Event, occurrence: datetime | None = None) -> str:
-    """The event's UID, forever; one date of a series shown on its own gets one of its own."""
+    """The event's UID, forever; one date of a series shown on its own (by its original local
+    start) gets one of its own, from the date's key, which moving the whole series keeps."""
     if occurrence is None:
         return f"{event.id}@hearth"
-    return f"{event.id}-{occurrence:%Y%m%dT%H%M}@hearth"
+    return f"{event.id}-{event.key_of(occurrence):%Y%m%dT%H%M}@hearth"
 
 
 def discreet(event: Event) -> bool:

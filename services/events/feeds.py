@@ -200,7 +200,9 @@ def personal_feed(uow: UnitOfWork, cache: FeedCache, member: Member, base_url: s
         event = events.get(answer.event_id)
         if event is None or event.is_surprise_for(member.email):
             continue
-        occurrence = datetime.fromisoformat(answer.occurrence) if answer.occurrence else None
+        # Answers name a date by its key (model.Event.key_of).
+        date = datetime.fromisoformat(answer.occurrence) if answer.occurrence else None
+        occurrence = event.original_of(date) if date else None
         going = answer.status == "confirmed"
         texts.append(
             vevent(

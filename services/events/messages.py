@@ -79,6 +79,10 @@ class EventState(Schema):
     rrule = fields.String(required=True, allow_none=True)
     cancelled_occurrences = fields.List(fields.String(), required=True)
     overrides = fields.List(fields.Nested(OverrideState), required=True)
+    # How far, in seconds of local wall time, the whole series has moved since it was first
+    # scheduled. A date's key (its original start then), by which answers name it, is its
+    # original start now minus this; moving the series changes no key.
+    series_shift_seconds = fields.Integer(required=True)
     location = fields.String(required=True, allow_none=True)
     online_url = fields.String(required=True, allow_none=True)
     capacity = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
@@ -213,6 +217,7 @@ def event_state(event: Event, community: Community, base_url: str) -> dict[str, 
         "overrides": [
             override_state(override, tz) for _, override in sorted(event.overrides.items())
         ],
+        "series_shift_seconds": int(event.shift.total_seconds()),
         "location": event.location,
         "online_url": event.online_url,
         "capacity": event.capacity,

@@ -189,6 +189,8 @@ class Event:
     cancelled_occurrences: set[datetime] = field(default_factory=set)
     # Occurrences of a series changed one by one, by their original local start.
     overrides: dict[datetime, Override] = field(default_factory=dict)
+    # How far, in local wall time, the whole series has moved since it was first scheduled.
+    shift: timedelta = timedelta(0)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -264,6 +266,16 @@ class Event:
         return role is not None or (
             self.visibility == "public" and community.visibility == "public"
         )
+
+    def key_of(self, original_start: datetime) -> datetime:
+        """The name a date of the series keeps for good: its original local start as the series
+        was first scheduled. Answers, going counts and each date's calendar UID use it, so
+        moving the whole series (every Thursday from 12:00 to 13:00) changes none of them."""
+        return original_start - self.shift
+
+    def original_of(self, key: datetime) -> datetime:
+        """The original local start, in the series as it is now, of the date named `key`."""
+        return key + self.shift
 
     def is_occurrence(self, original_start: datetime) -> bool:
         """Whether the naive wall time `original_start` is one of this event's occurrences."""

@@ -239,6 +239,10 @@ def update_event(
     if event.status == CANCELLED:
         raise Conflict("this event is cancelled and can no longer be changed")
     updated = build_event(event, changes, community.timezone, today=_today())
+    # Dates keep their keys while the series moves; a series that starts or stops repeating
+    # has none to keep.
+    moved_by = updated.starts_at - event.starts_at
+    updated.shift = event.shift + moved_by if event.rrule and updated.rrule else timedelta(0)
     updated.cancelled_occurrences = _moved_cancellations(event, updated)
     updated.overrides = overrides_after_change(event, updated)
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -100,6 +100,8 @@ events = sa.Table(
     sa.Column("sequence", sa.Integer, nullable=False),
     # Whole days: starts_at is the first day's midnight, ends_at the midnight after the last.
     sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
+    # How far the whole series has moved since first scheduled (model.Event.shift), in seconds.
+    sa.Column("shift_seconds", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_by", sa.ForeignKey("members.id")),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -510,6 +512,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 updated_at=row.updated_at,
                 cancelled_occurrences=cancelled[row.id],
                 overrides=overrides[row.id],
+                shift=timedelta(seconds=row.shift_seconds),
                 **{name: getattr(row, name) for name in EVENT_FIELDS},
             )
             for row in rows
@@ -668,6 +671,7 @@ def _event_columns(event: Event) -> dict[str, Any]:
         **{name: getattr(event, name) for name in EVENT_FIELDS},
         "first_start_utc": event.first_start,
         "last_end_utc": event.last_end,
+        "shift_seconds": int(event.shift.total_seconds()),
     }
 
 

@@ -136,7 +136,6 @@ def tell_about_change(uow: UnitOfWork, envelope: Envelope) -> None:
     once each, with their invitation updated (same UID, higher SEQUENCE), and by text too when
     it starts within a day. Dates a changed rule left out are cancellations for those going.
     Changes nobody needs to act on (a description, a capacity) are left to the calendar feeds."""
-    before = uow.event(envelope.payload["event"]["id"])
     event = record_event(uow, envelope)
     changed = sorted(set(envelope.payload.get("changed") or ()) & NOTICEABLE)
     if event is None or not changed or event.status == "cancelled":
@@ -146,10 +145,8 @@ def tell_about_change(uow: UnitOfWork, envelope: Envelope) -> None:
         for answer in _answers(uow, event, envelope, (CONFIRMED,))
         if answer.occurrence not in event.cancelled_occurrences  # told when it was cancelled
     ]
-    # A series moved as a whole leaves every answer's date behind (answers name a date by its
-    # original start): that is the change itself, not dates left out.
-    moved = before is not None and before.local_start != event.local_start
-    dropped = [] if moved else [a for a in going if not event.is_date(a.occurrence)]
+    # A series moved as a whole keeps its dates' keys: only dates a new rule leaves out go.
+    dropped = [a for a in going if not event.is_date(a.occurrence)]
     kept = [a for a in going if a not in dropped]
     _tell(uow, event, kept, letters.UPDATED, TEXT_UPDATED, {"changed": changed})
     _tell(uow, event, dropped, letters.CANCELLED, TEXT_CANCELLED, {})
@@ -171,11 +168,11 @@ def tell_about_cancellation(uow: UnitOfWork, envelope: Envelope) -> None:
 def _answers(
     uow: UnitOfWork, event: Event, envelope: Envelope, statuses: tuple[str, ...]
 ) -> list[Attendee]:
-    """The answers a message about `event` concerns: of its one date if it names one, else all."""
+    """The answers a message about `event` concerns: of its one date if it names one (by its
+    original start now), else all."""
     occurrence = envelope.payload.get("occurrence")
-    return uow.attendees_of(
-        event.id, statuses, datetime.fromisoformat(occurrence) if occurrence else None
-    )
+    key = datetime.fromisoformat(occurrence) - event.shift if occurrence else None
+    return uow.attendees_of(event.id, statuses, key)
 
 
 def _tell(
@@ -439,7 +436,9 @@ def snapshot(event: Event, occasion: Occasion) -> dict[str, Any]:
 
 
 def event_from_state(state: Mapping[str, Any]) -> Event:
-    """The notifications view of an `event` payload (docs/messages.md)."""
+    """The notifications view of an `event` payload (docs/messages.md). The payload names dates
+    by their original starts now; the view by their keys, as answers do."""
+    shift = timedelta(seconds=state.get("series_shift_seconds") or 0)
     return Event(
         id=state["id"],
         community_id=state["community"]["id"],
@@ -460,11 +459,12 @@ def event_from_state(state: Mapping[str, Any]) -> Event:
         sequence=int(state["sequence"]),
         surprise_honoree=state.get("honoree_email") if state.get("surprise") else None,
         cancelled_occurrences=tuple(
-            datetime.fromisoformat(moment) for moment in state.get("cancelled_occurrences") or ()
+            datetime.fromisoformat(moment) - shift
+            for moment in state.get("cancelled_occurrences") or ()
         ),
         overrides=tuple(
             Override(
-                original_start=datetime.fromisoformat(o["original_start"]),
+                key=datetime.fromisoformat(o["original_start"]) - shift,
                 local_start=datetime.fromisoformat(o["local_start"]),
                 local_end=datetime.fromisoformat(o["local_end"]),
                 title=o.get("title"),
@@ -475,6 +475,7 @@ def event_from_state(state: Mapping[str, Any]) -> Event:
             )
             for o in state.get("overrides") or ()
         ),
+        shift=shift,
     )
 
 

@@ -204,7 +204,7 @@ CONSULT_GROUP = "consult_group"
 class Override:
     """One date of a series changed on its own; a text of None means the series' applies."""
 
-    original_start: datetime  # local wall time: the date's name, as RSVPs give it
+    key: datetime  # the date's key, by which RSVPs name it (see Event)
     local_start: datetime
     local_end: datetime
     title: str | None
@@ -216,7 +216,12 @@ class Override:
 
 @dataclass(frozen=True)
 class Event:
-    """The notifications view of an event: enough to write about it, never to decide seats."""
+    """The notifications view of an event: enough to write about it, never to decide seats.
+
+    A date of a series is named by its key, as answers name it: its original local start as the
+    series was first scheduled. Moving the whole series (every Thursday from 12:00 to 13:00)
+    changes no key; `shift` is how far it moved, so a date's original start now is key + shift.
+    """
 
     id: str
     community_id: str
@@ -237,7 +242,8 @@ class Event:
     sequence: int
     surprise_honoree: str | None  # whom a surprise is kept from; None if it is no surprise
     overrides: tuple[Override, ...] = ()
-    cancelled_occurrences: tuple[datetime, ...] = ()  # original local starts
+    cancelled_occurrences: tuple[datetime, ...] = ()  # keys
+    shift: timedelta = timedelta(0)
 
     def is_on(self, occurrence: datetime | None) -> bool:
         """Whether the event, or that date of the series, still takes place."""
@@ -250,10 +256,10 @@ class Event:
             return True
         if occurrence in self.cancelled_occurrences:
             return False
-        if any(o.original_start == occurrence for o in self.overrides):
+        if any(o.key == occurrence for o in self.overrides):
             return True
         series = Series(self.local_start, self.local_end, self.timezone, self.rrule)
-        return series.is_occurrence(occurrence)
+        return series.is_occurrence(occurrence + self.shift)
 
     def bounds(self, occurrence: datetime | None) -> tuple[datetime, datetime]:
         """When the event, or that date of it, begins and ends now, as UTC instants."""
@@ -289,8 +295,9 @@ class Event:
                 local_end=self.local_end,
                 sequence=self.sequence,
             )
-        override = next((o for o in self.overrides if o.original_start == occurrence), None)
+        override = next((o for o in self.overrides if o.key == occurrence), None)
         duration = self.local_end - self.local_start
+        original = occurrence + self.shift
 
         def text(name: str) -> Any:
             own = getattr(override, name) if override else None
@@ -298,14 +305,15 @@ class Event:
 
         return Occasion(
             # The personal feed's UID for one date: the attendee accepted that date, not the
-            # series, and a lone RECURRENCE-ID without its series confuses calendar apps.
+            # series, and a lone RECURRENCE-ID without its series confuses calendar apps. From
+            # the key, so a whole series moved updates the entries people have.
             uid=f"{self.id}-{occurrence:%Y%m%dT%H%M}@hearth",
             title=text("title"),
             description=text("description"),
             location=text("location"),
             online_url=text("online_url"),
-            local_start=override.local_start if override else occurrence,
-            local_end=override.local_end if override else occurrence + duration,
+            local_start=override.local_start if override else original,
+            local_end=override.local_end if override else original + duration,
             # An override's sequence is never below its series'; take the higher either way.
             sequence=max(self.sequence, override.sequence if override else 0),
         )
@@ -318,7 +326,7 @@ class Attendee:
 
     rsvp_id: str
     event_id: str
-    occurrence: datetime | None  # original local start, for one date of a series
+    occurrence: datetime | None  # the key of one date of a series (see Event)
     name: str
     email: str
     phone: str | None

@@ -4,7 +4,7 @@ mailbox, and the unit of work with the outbox."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,15 +89,18 @@ events = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("surprise_honoree", sa.String(320)),
-    # The dates of a series changed one by one, as the event message lists them (local times).
+    # The dates of a series changed one by one, by their keys (model.Event; "original_start"
+    # holds the key), with their local times.
     sa.Column("overrides", sa.JSON),
-    # The original local starts of the dates cancelled one by one.
+    # The keys of the dates cancelled one by one.
     sa.Column("cancelled_occurrences", sa.JSON),
+    # How far the whole series has moved since first scheduled (model.Event.shift), in seconds.
+    sa.Column("shift_seconds", sa.Integer, nullable=False, server_default="0"),
 )
 EVENT_COLUMNS = tuple(
     column.name
     for column in events.columns
-    if column.name not in ("overrides", "cancelled_occurrences")
+    if column.name not in ("overrides", "cancelled_occurrences", "shift_seconds")
 )
 OVERRIDE_TEXTS = ("title", "description", "location", "online_url")
 
@@ -279,7 +282,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         values: dict[str, Any] = {name: getattr(event, name) for name in EVENT_COLUMNS}
         values["overrides"] = [
             {
-                "original_start": o.original_start.isoformat(),
+                "original_start": o.key.isoformat(),
                 "local_start": o.local_start.isoformat(),
                 "local_end": o.local_end.isoformat(),
                 **{name: getattr(o, name) for name in OVERRIDE_TEXTS},
@@ -290,6 +293,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         values["cancelled_occurrences"] = [
             moment.isoformat() for moment in event.cancelled_occurrences
         ] or None
+        values["shift_seconds"] = int(event.shift.total_seconds())
         row = insert(self.conn, events).values(values)
         upsert = row.on_conflict_do_update(
             index_elements=[events.c.id],
@@ -305,7 +309,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         values = {name: getattr(row, name) for name in EVENT_COLUMNS}
         overrides = tuple(
             Override(
-                original_start=datetime.fromisoformat(o["original_start"]),
+                key=datetime.fromisoformat(o["original_start"]),
                 local_start=datetime.fromisoformat(o["local_start"]),
                 local_end=datetime.fromisoformat(o["local_end"]),
                 **{name: o.get(name) for name in OVERRIDE_TEXTS},
@@ -316,7 +320,12 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         cancelled = tuple(
             datetime.fromisoformat(moment) for moment in row.cancelled_occurrences or ()
         )
-        return Event(**values, overrides=overrides, cancelled_occurrences=cancelled)
+        return Event(
+            **values,
+            overrides=overrides,
+            cancelled_occurrences=cancelled,
+            shift=timedelta(seconds=row.shift_seconds),
+        )
 
     # The read model of answers
 

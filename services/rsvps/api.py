@@ -75,7 +75,7 @@ def answered_json(answered: Answered) -> dict[str, Any]:
     return {
         "id": rsvp.id,
         "event_id": rsvp.event_id,
-        "occurrence": rsvp.occurrence.isoformat(timespec="minutes") if rsvp.occurrence else None,
+        "occurrence": _local(answered.original_start),
         "response": rsvp.response,
         "guests": rsvp.guests,
         "status": rsvp.status,
@@ -149,7 +149,7 @@ def attendees_json(found: Attendees) -> dict[str, Any]:
 def occurrence_json(listed: OccurrenceRoster) -> dict[str, Any]:
     """One occurrence's lists: going, waiting (in order), maybe and not going, and its totals."""
     return {
-        "occurrence": _local(listed.occurrence),
+        "occurrence": _local(listed.original_start),
         "starts_at": listed.starts_at.isoformat(),
         "cancelled": listed.cancelled,
         "totals": {

@@ -88,7 +88,7 @@ def page(event_id: str) -> Any:
     dates = {listed.occurrence: listed for listed in everything.occurrences}
     dates.setdefault(shown.occurrence, shown)
     ordered = sorted(dates.values(), key=lambda listed: listed.local_start)
-    csv_query = f"?{urlencode({'occurrence': _key(shown.occurrence)})}" if event.rrule else ""
+    csv_query = f"?{urlencode({'occurrence': _key(shown.original_start)})}" if event.rrule else ""
     body = render_template(
         "attendees.html",
         event=event,
@@ -115,12 +115,12 @@ def _default_occurrence(
         return coming[0]
     if event.rrule:
         for start in event.series.starts(until=now + timedelta(days=366)):
-            local = start.replace(tzinfo=None)
-            if start > now and not event.occurrence_cancelled(local):
-                return rosters(event, [], [local])[0]
+            key = event.key_of(start.replace(tzinfo=None))
+            if start > now and not event.occurrence_cancelled(key):
+                return rosters(event, [], [key])[0]
     if answered:
         return answered[-1]
-    return rosters(event, [], [event.local_start if event.rrule else None])[0]
+    return rosters(event, [], [event.key_of(event.local_start) if event.rrule else None])[0]
 
 
 @bp.get("/<event_id>/attendees.csv")

@@ -60,6 +60,8 @@ def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
     """The rsvps view of an `event` payload; `occurred_at` stands in for a missing `updated_at`."""
     deadline = state.get("rsvp_deadline")
     updated_at = state.get("updated_at")
+    # The message names dates by their original starts now; this service by their keys.
+    shift = timedelta(seconds=state.get("series_shift_seconds") or 0)
     return Event(
         id=state["id"],
         community_id=state["community"]["id"],
@@ -79,25 +81,29 @@ def event_from_state(state: Mapping[str, Any], occurred_at: datetime) -> Event:
         sequence=int(state["sequence"]),
         updated_at=_instant(updated_at) if updated_at else occurred_at,
         cancelled_occurrences=frozenset(
-            _local(start) for start in state.get("cancelled_occurrences") or ()
+            _local(start) - shift for start in state.get("cancelled_occurrences") or ()
         ),
         all_day=bool(state.get("all_day")),
         moved_occurrences=_moved(
             state.get("overrides") or (),
             _local(state["local_end"]) - _local(state["local_start"]),
+            shift,
         ),
+        shift=shift,
     )
 
 
-def _moved(overrides: Any, duration: timedelta) -> dict[datetime, tuple[datetime, datetime]]:
-    """The occurrences whose times an override changed; one that changes only texts (a title
-    for one date) moves nothing this service needs to know."""
+def _moved(
+    overrides: Any, duration: timedelta, shift: timedelta
+) -> dict[datetime, tuple[datetime, datetime]]:
+    """The dates, by key, whose times an override changed; one that changes only texts (a
+    title for one date) moves nothing this service needs to know."""
     moved = {}
     for override in overrides:
         original = _local(override["original_start"])
         starts, ends = _local(override["local_start"]), _local(override["local_end"])
         if (starts, ends) != (original, original + duration):
-            moved[original] = (starts, ends)
+            moved[original - shift] = (starts, ends)
     return moved
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.recurrence import Series
 
@@ -14,8 +14,11 @@ SCHEDULED, CANCELLED = "scheduled", "cancelled"
 class Event:
     """An event as the events service last announced it; `sequence` orders the announcements.
 
-    Times are kept both ways: the local wall time and IANA zone the organizer chose (which also
-    name the occurrences of a series), and the UTC instants of the first occurrence.
+    Times are kept both ways: the local wall time and IANA zone the organizer chose, and the UTC
+    instants of the first occurrence. A date of a series is named by its key: its original local
+    start as the series was first scheduled, which moving the whole series does not change
+    (answers keep naming the same dates). People and the API name it by its original local start
+    in the series as it is now: `original_of` and `key_of` turn one into the other.
     """
 
     id: str
@@ -36,15 +39,17 @@ class Event:
     guest_limit: int | None
     sequence: int
     updated_at: datetime
-    # Original local starts of the occurrences of a series that were cancelled one by one.
+    # The keys of the dates of a series that were cancelled one by one.
     cancelled_occurrences: frozenset[datetime] = field(default_factory=frozenset)
     # Whole days: `local_start` is the first day's midnight, `local_end` the one after the last.
     all_day: bool = False
-    # Occurrences of a series moved one by one: original local start -> (new local start, end).
-    # Answers stay keyed by the original start; only when the date takes place changes.
+    # Dates of a series moved one by one: key -> (new local start, end). Answers keep the key;
+    # only when the date takes place changes.
     moved_occurrences: dict[datetime, tuple[datetime, datetime]] = field(
         default_factory=dict, hash=False
     )
+    # How far, in local wall time, the whole series has moved since it was first scheduled.
+    shift: timedelta = timedelta(0)
 
     @property
     def series(self) -> Series:
@@ -55,23 +60,38 @@ class Event:
     def cancelled(self) -> bool:
         return self.status == CANCELLED
 
-    def local_start_of(self, original_start: datetime | None) -> datetime:
-        """When the occurrence named by `original_start` (None: a one-off event) starts, as a
-        local wall time: where it was moved to, if it was."""
-        if original_start is None:
-            return self.local_start
-        moved = self.moved_occurrences.get(original_start)
-        return moved[0] if moved else original_start
+    def key_of(self, original_start: datetime) -> datetime:
+        """The key of the date that starts at `original_start` in the series as it is now."""
+        return original_start - self.shift
 
-    def start_of(self, original_start: datetime | None) -> datetime:
-        """The UTC instant the occurrence (None: a one-off event) starts; an all-day event
-        starts at local midnight of its first day."""
-        local = self.local_start_of(original_start)
+    def original_of(self, key: datetime) -> datetime:
+        """The original local start, in the series as it is now, of the date named `key`."""
+        return key + self.shift
+
+    def local_start_of(self, key: datetime | None) -> datetime:
+        """When the date named `key` (None: a one-off event) starts, as a local wall time:
+        where it was moved to, if it was."""
+        if key is None:
+            return self.local_start
+        moved = self.moved_occurrences.get(key)
+        return moved[0] if moved else self.original_of(key)
+
+    def local_end_of(self, key: datetime | None) -> datetime:
+        """When the date named `key` (None: a one-off event) ends, as a local wall time."""
+        if key is None:
+            return self.local_end
+        moved = self.moved_occurrences.get(key)
+        return moved[1] if moved else self.original_of(key) + self.series.duration
+
+    def start_of(self, key: datetime | None) -> datetime:
+        """The UTC instant the date (None: a one-off event) starts; an all-day event starts at
+        local midnight of its first day."""
+        local = self.local_start_of(key)
         return local.replace(tzinfo=self.series.tz).astimezone(UTC)
 
-    def occurrence_cancelled(self, original_start: datetime) -> bool:
-        """Whether the occurrence that starts at local `original_start` will not take place."""
-        return self.cancelled or original_start in self.cancelled_occurrences
+    def occurrence_cancelled(self, key: datetime) -> bool:
+        """Whether the date named `key` will not take place."""
+        return self.cancelled or key in self.cancelled_occurrences
 
 
 @dataclass(frozen=True)

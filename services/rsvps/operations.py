@@ -57,6 +57,8 @@ class Answered:
     created: bool
     waitlist_position: int | None
     manage_url: str
+    # The date answered for, by its original local start now, as the API names it.
+    original_start: datetime | None
 
 
 def answer(
@@ -107,6 +109,7 @@ def answer(
         created=created,
         waitlist_position=seats.waitlist_position(outcome.rsvp),
         manage_url=_manage_url(ctx, outcome.rsvp.id),
+        original_start=event.original_of(occurrence) if occurrence else None,
     )
 
 
@@ -126,11 +129,13 @@ def cancel(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Answered:
         created=False,
         waitlist_position=None,
         manage_url=_manage_url(ctx, rsvp.id),
+        original_start=event.original_of(rsvp.occurrence) if rsvp.occurrence else None,
     )
 
 
 def _occurrence(event: Event, given: datetime | None) -> datetime | None:
-    """Which occurrence an answer is for: a series needs one of its dates, a one-off none."""
+    """Which date an answer is for: a series needs one of its dates, named by its original local
+    start (as people and the API name it); a one-off none. The date's key (model.Event)."""
     if event.rrule is None:
         if given is not None and given != event.local_start:
             raise Invalid({"occurrence": "this event does not repeat: leave occurrence out"})
@@ -142,13 +147,14 @@ def _occurrence(event: Event, given: datetime | None) -> datetime | None:
         )  # fmt: skip
     if not event.series.is_occurrence(given):
         raise Invalid({"occurrence": f"{given:%Y-%m-%dT%H:%M} is not a date of this series"})
-    return given
+    return event.key_of(given)
 
 
 def _check_open(event: Event, occurrence: datetime | None, now: datetime) -> None:
+    """Refuse answers for the event, or its date named by key `occurrence`, if it takes none."""
     if event.occurrence_cancelled(occurrence) if occurrence else event.cancelled:
         raise Closed("this event is cancelled, so it takes no answers")
-    # A moved occurrence starts at its new time; its answers stay keyed by the original one.
+    # A date moved on its own closes to answers when it now begins.
     starts = event.start_of(occurrence)
     if starts <= now:
         raise Closed("this event has already started, so it takes no answers")
@@ -235,14 +241,14 @@ ALL_UPCOMING = timedelta(days=366)
 
 def open_dates(event: Event, now: datetime) -> list[datetime]:
     """The dates of a series that take answers now (not started, not cancelled, before the
-    deadline), within ALL_UPCOMING, as original local starts."""
+    deadline), within ALL_UPCOMING, by their keys."""
     dates = []
     for start in event.series.starts(until=now + ALL_UPCOMING):
-        local = start.replace(tzinfo=None)
         if start.astimezone(UTC) > now + ALL_UPCOMING:
             break
-        if closed_reason(event, local, now) is None:
-            dates.append(local)
+        key = event.key_of(start.replace(tzinfo=None))
+        if closed_reason(event, key, now) is None:
+            dates.append(key)
     return dates
 
 
@@ -262,14 +268,14 @@ def answer_all(
         raise Closed("no date of this series takes answers now")
     together = {"id": str(uuid.uuid4()), "dates": len(dates)}
     answers = []
-    for occurrence in dates:
+    for key in dates:
+        original = event.original_of(key)
         try:
-            answers.append(
-                answer(uow, ctx, event_id, {**values, "occurrence": occurrence}, together)
-            )
+            answers.append(answer(uow, ctx, event_id, {**values, "occurrence": original}, together))
         except Invalid as error:
+            day = event.local_start_of(key)
             raise Invalid(
-                {field: f"on {occurrence:%a} {occurrence.day} {occurrence:%b}, {message}"
+                {field: f"on {day:%a} {day.day} {day:%b}, {message}"
                  for field, message in error.errors.items()}
             ) from None  # fmt: skip
     return answers

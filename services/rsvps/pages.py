@@ -109,7 +109,7 @@ def change(token: str) -> Any:
     current = _current(token)
     rsvp = current.rsvp
     form = {name: request.form.get(name, "").strip() for name in FIELDS}
-    form.update(email=rsvp.email, occurrence=_occurrence_value(rsvp.occurrence))
+    form.update(email=rsvp.email, occurrence=_occurrence_value(current.event, rsvp.occurrence))
     if current.closed:
         return _manage_page(token, current, form, {}, 409)
     values, errors = rsvp_values(form)
@@ -194,13 +194,13 @@ def _answer_page(
     closed: str | None,
     status: int = 200,
 ) -> Any:
-    occurrences = [(_occurrence_value(start), _date_words(event, start)) for start in dates]
+    occurrences = [(_occurrence_value(event, key), _date_words(event, key)) for key in dates]
     if len(occurrences) > 1:
         occurrences.append((ALL_UPCOMING, "All upcoming dates"))
     return render_template(
         "answer.html",
         event=event,
-        when=None if event.rrule else _date_words(event, event.local_start),
+        when=None if event.rrule else _date_words(event, None),
         form=form,
         occurrences=occurrences,
         errors=errors,
@@ -218,7 +218,7 @@ def _manage_page(
         token=token,
         event=event,
         rsvp=rsvp,
-        when=_date_words(event, rsvp.occurrence or event.local_start),
+        when=_date_words(event, rsvp.occurrence),
         starts_at=event.local_start_of(rsvp.occurrence).replace(tzinfo=event.series.tz),
         status=_status_words(rsvp, current.waitlist_position),
         form=form,
@@ -228,16 +228,15 @@ def _manage_page(
     ), status
 
 
-def _occurrence_value(occurrence: datetime | None) -> str:
-    return occurrence.isoformat(timespec="minutes") if occurrence else ""
+def _occurrence_value(event: Event, key: datetime | None) -> str:
+    """A date of a series as forms name it: its original local start now."""
+    return event.original_of(key).isoformat(timespec="minutes") if key else ""
 
 
-def _date_words(event: Event, occurrence: datetime | None) -> str:
-    """When one date of the event takes place (where it was moved to, if it was), in words in
-    the event's zone; the first date if `occurrence` is None."""
-    start = event.local_start_of(occurrence)
-    moved = event.moved_occurrences.get(occurrence) if occurrence else None
-    end = moved[1] if moved else start + event.series.duration
+def _date_words(event: Event, key: datetime | None) -> str:
+    """When the date named `key` takes place (where it was moved to, if it was), in words in
+    the event's zone; the one-off event's date if `key` is None."""
+    start, end = event.local_start_of(key), event.local_end_of(key)
     if event.all_day:
         return day_words(start.date(), (end - timedelta(days=1)).date())
     tz = event.series.tz

@@ -42,8 +42,9 @@ class Entry:
 class OccurrenceRoster:
     """The lists of one occurrence (of a one-off event when `occurrence` is None)."""
 
-    occurrence: datetime | None  # the original local start, naming a date of a series
-    local_start: datetime  # naive wall time in the event's zone
+    occurrence: datetime | None  # the key of a date of a series (model.Event)
+    original_start: datetime | None  # ... and its original local start now, as people name it
+    local_start: datetime  # when it takes place: naive wall time in the event's zone
     starts_at: datetime  # aware, in the event's zone
     cancelled: bool
     capacity: int | None
@@ -90,12 +91,13 @@ def occurrence_roster(
         listed = [rsvp for rsvp in rsvps if rsvp.status == status]
         return [Entry(rsvp) for rsvp in sorted(listed, key=lambda r: (r.name.casefold(), r.email))]
 
-    local = occurrence or event.local_start
+    local = event.local_start_of(occurrence)
     return OccurrenceRoster(
         occurrence=occurrence,
+        original_start=event.original_of(occurrence) if occurrence else None,
         local_start=local,
         starts_at=local.replace(tzinfo=event.series.tz, fold=0),
-        cancelled=event.occurrence_cancelled(local) if occurrence else event.cancelled,
+        cancelled=event.occurrence_cancelled(occurrence) if occurrence else event.cancelled,
         capacity=event.capacity,
         confirmed=by_name(CONFIRMED),
         waitlisted=[

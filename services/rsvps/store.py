@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,9 +36,11 @@ events = sa.Table(
     sa.Column("rsvp_deadline", UTCDateTime),
     sa.Column("guest_limit", sa.Integer),
     sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
-    # Occurrences moved one by one: {original local start: [new local start, new local end]}
-    # (ISO wall times), kept in the row so reading an event stays one query.
+    # Dates moved one by one: {key: [new local start, new local end]} (ISO wall times), kept in
+    # the row so reading an event stays one query.
     sa.Column("moved_occurrences", sa.JSON),
+    # How far the whole series has moved since first scheduled (model.Event.shift), in seconds.
+    sa.Column("shift_seconds", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sequence", sa.Integer, nullable=False),
     # This service's own counter, raised under the row lock by every seat decision, so the
     # counts it announces can be ordered by their readers (never set from a message).
@@ -50,7 +52,7 @@ cancelled_occurrences = sa.Table(
     "cancelled_occurrences",
     meta,
     sa.Column("event_id", sa.ForeignKey("events.event_id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("original_start", sa.DateTime, primary_key=True),
+    sa.Column("original_start", sa.DateTime, primary_key=True),  # the date's key
 )
 
 # One row per person (email) and occurrence: their answer, party size and place.
@@ -156,6 +158,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
                 )
                 for original, (starts, ends) in (row.moved_occurrences or {}).items()
             },
+            shift=timedelta(seconds=row.shift_seconds),
             **{name: getattr(row, name) for name in EVENT_COLUMNS},
         )
 
@@ -171,6 +174,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             original.isoformat(): [starts.isoformat(), ends.isoformat()]
             for original, (starts, ends) in sorted(event.moved_occurrences.items())
         } or None
+        values["shift_seconds"] = int(event.shift.total_seconds())
         row = insert(self.conn, events).values(event_id=event.id, **values)
         upsert = row.on_conflict_do_update(
             index_elements=[events.c.event_id],

@@ -1,7 +1,9 @@
 """Calendar feeds over HTTP: who may read which feed, what is in it, and the validators that let
 thousands of polling calendar apps be answered cheaply."""
 
+from datetime import datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import icalendar
 
@@ -182,8 +184,16 @@ def test_a_public_community_shows_anyone_its_public_events_without_the_video_lin
 def test_my_events_feed_follows_my_answers_and_a_new_address_kills_the_old(
     client, organizer, community, schedule, stack, sign_in
 ):
-    lunch = schedule()
-    series = schedule(title="Consult", kind="social", rrule="FREQ=WEEKLY;COUNT=4")
+    # Dates still to come whatever today is: a weekly series from a Thursday a week or more on.
+    tz = ZoneInfo(community["timezone"])
+    today = datetime.now(tz).date()
+    first = today + timedelta(days=(3 - today.weekday()) % 7 + 7)
+    second, third = first + timedelta(weeks=1), first + timedelta(weeks=2)
+    lunch = schedule(starts_at=f"{first}T12:00", ends_at=f"{first}T13:00")
+    series = schedule(
+        title="Consult", kind="social", rrule="FREQ=WEEKLY;COUNT=4",
+        starts_at=f"{first}T12:00", ends_at=f"{first}T13:00",
+    )  # fmt: skip
     sign_in(client, "dana@example.org")
     urls = client.get("/api/me/feed").json
     assert urls["webcal_url"].startswith("webcal://")
@@ -198,15 +208,32 @@ def test_my_events_feed_follows_my_answers_and_a_new_address_kills_the_old(
         stack.flush()
 
     answer(lunch, "yes")
-    answer(series, "yes", occurrence="2027-01-21T12:00")
-    answer(series, "maybe", occurrence="2027-01-28T12:00")
+    answer(series, "yes", occurrence=f"{second}T12:00")
+    answer(series, "maybe", occurrence=f"{third}T12:00")
     events = vevents(read(client.get(path)))
-    assert sorted(events) == sorted(
-        [f"{lunch['id']}@hearth", f"{series['id']}-20270121T1200@hearth"]
+    date_uid = f"{series['id']}-{second:%Y%m%d}T1200@hearth"
+    assert sorted(events) == sorted([f"{lunch['id']}@hearth", date_uid])
+    assert "RRULE" not in events[date_uid]
+    assert events[date_uid]["DTSTART"].dt == datetime.combine(second, time(12), tz)
+
+    # The whole series moves an hour later: the date keeps its entry (its UID), at 13:00, and
+    # its going count.
+    moved = client.patch(
+        f"/api/events/{series['id']}",
+        json={"starts_at": f"{first}T13:00", "ends_at": f"{first}T14:00"},
+        headers=organizer,
     )
-    date = events[f"{series['id']}-20270121T1200@hearth"]
-    assert "RRULE" not in date
-    assert date["DTSTART"].dt.isoformat() == "2027-01-21T12:00:00-05:00"
+    assert moved.status_code == 200, moved.text
+    stack.flush()
+    events = vevents(read(client.get(path)))
+    assert sorted(events) == sorted([f"{lunch['id']}@hearth", date_uid])
+    assert events[date_uid]["DTSTART"].dt == datetime.combine(second, time(13), tz)
+    [listed] = client.get(
+        f"/api/communities/{community['slug']}/occurrences?start={second}&end={second}",
+        headers=organizer,
+    ).json
+    assert listed["starts_at"].startswith(f"{second}T13:00")
+    assert listed["attendance"]["confirmed_seats"] == 1
 
     answer(lunch, "no")
     assert str(vevents(read(client.get(path)))[f"{lunch['id']}@hearth"]["STATUS"]) == "CANCELLED"

@@ -270,6 +270,7 @@ def event_scheduled() -> Envelope:
         "rrule": None,
         "cancelled_occurrences": [],
         "overrides": [],
+        "series_shift_seconds": 0,
         "location": "Juniper Café",
         "online_url": None,
         "capacity": None,

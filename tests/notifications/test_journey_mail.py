@@ -722,13 +722,6 @@ def test_a_change_of_the_series_does_not_bring_back_a_cancelled_date(
         assert [str(v["UID"]) for v in mail.vevents] == [uid(group, third)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answers name a date of a series by its original local start; when the whole series "
-    "moves, the events service re-keys its overrides and cancellations by the shift, but the "
-    "answers (rsvps, and notifications' attendees) keep the old name, so Event.occasion gives "
-    "the old time: the update says and invites to the time the dates had before",
-)
 def test_moving_the_whole_series_tells_each_attendee_the_new_time(
     client, organizer, series_with_answers, post
 ):

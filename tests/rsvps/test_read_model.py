@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -338,6 +338,67 @@ def test_a_moved_occurrence_takes_answers_until_its_new_start(client, organizer,
     closed = answer(f"{next_thursday}T12:00")
     assert closed.status_code == 409
     assert "already started" in closed.json["title"]
+
+
+def test_a_whole_series_moved_keeps_each_answer_on_its_date(client, organizer, community, stack):
+    """Answers name a date by its key, which moving the whole series keeps; people and the API
+    name it by where the series puts it now."""
+    tz = ZoneInfo(community["timezone"])
+    today = datetime.now(tz).date()
+    first = today + timedelta(days=(3 - today.weekday()) % 7 + 7)  # a Thursday a week or more on
+    second, third, fourth = (first + timedelta(weeks=n) for n in (1, 2, 3))
+    series = schedule(
+        client, organizer, community, starts_at=f"{first}T12:00", ends_at=f"{first}T13:00",
+        rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6", capacity=1,
+    )  # fmt: skip
+    rsvps = f"/rsvps/api/events/{series['id']}/rsvps"
+
+    def answer(name: str, occurrence: str, response: str = "yes"):
+        body = {"name": name, "email": f"{name.lower()}@example.org", "response": response,
+                "occurrence": occurrence}  # fmt: skip
+        return client.post(rsvps, json=body)
+
+    stack.flush()
+    assert answer("Ana", f"{second}T12:00").json["status"] == "confirmed"
+    assert answer("Ben", f"{second}T12:00").json["status"] == "waitlisted"
+    cancelled = client.post(
+        f"/api/events/{series['id']}/cancel", json={"occurrence": f"{third}T12:00"},
+        headers=organizer,
+    )  # fmt: skip
+    assert cancelled.status_code == 200, cancelled.text
+    move(client, organizer, series, f"{fourth}T12:00", starts_at=f"{fourth}T18:00")
+
+    # Every Thursday moves from 12:00 to 13:00.
+    moved = client.patch(
+        f"/api/events/{series['id']}",
+        json={"starts_at": f"{first}T13:00", "ends_at": f"{first}T14:00"},
+        headers=organizer,
+    )
+    assert moved.status_code == 200, moved.text
+    stack.flush()
+
+    known = known_event(stack, series["id"])
+    assert known is not None
+    assert known.shift == timedelta(hours=1)
+    key = datetime.combine(second, time(12))
+    assert known.start_of(key) == datetime.combine(second, time(13), tz)
+    assert known.occurrence_cancelled(datetime.combine(third, time(12))), "still cancelled"
+    assert known.local_start_of(datetime.combine(fourth, time(12))) == datetime.combine(
+        fourth, time(18)
+    ), "a date moved on its own stays where it was moved to"
+
+    # Ana's answer is the same RSVP, named by the date's start now; the old time is no date.
+    again = answer("Ana", f"{second}T13:00", "no")
+    assert again.status_code == 200, again.text
+    assert again.json["occurrence"] == f"{second}T13:00"
+    assert answer("Cy", f"{second}T12:00").status_code == 422
+    stack.flush()
+    listed = client.get(rsvps, query_string={"occurrence": f"{second}T13:00"}, headers=organizer)
+    assert listed.status_code == 200, listed.text
+    [date] = listed.json["occurrences"]
+    assert date["occurrence"] == f"{second}T13:00"
+    assert datetime.fromisoformat(date["starts_at"]) == datetime.combine(second, time(13), tz)
+    assert [entry["name"] for entry in date["confirmed"]] == ["Ben"], "promoted on the same date"
 
 
 def test_an_all_day_event_starts_at_midnight_of_its_first_day(client, organizer, community, stack):

@@ -123,7 +123,9 @@ def event_page(event_id: str) -> Any:
                         occurrence.starts_at.date() if event.all_day else occurrence.starts_at
                     ),
                     "cancelled": occurrence.status == CANCELLED,
-                    "going": going_words(counts.get((event.id, original.isoformat()))),
+                    "going": going_words(
+                        counts.get((event.id, event.key_of(original).isoformat()))
+                    ),
                     # Where a moved date was, so people who noted it see it is not then.
                     "moved_from": moved_from_words(event, occurrence),
                     "title": title if title != event.title else None,
