@@ -132,7 +132,36 @@ deliveries = sa.Table(
     sa.Column("expires_at", UTCDateTime),
     # The sender about to attempt it has it until then; other senders leave it alone.
     sa.Column("claimed_until", UTCDateTime),
-    sa.Index("ix_deliveries_due", "channel", "state", "due_at"),
+)
+# What waits to be tried, in the order senders take it. Partial, so a claim reads the first rows
+# of the queue, not every waiting row (nor the sent ones) to sort them. The claim names the
+# states as literals (WAITING), so a prepared statement's generic plan can use it too.
+WAITING = deliveries.c.state.in_(
+    sa.bindparam("waiting", (QUEUED, RETRYING), expanding=True, literal_execute=True)
+)
+sa.Index(
+    "ix_deliveries_waiting",
+    deliveries.c.channel,
+    deliveries.c.due_at,
+    deliveries.c.id,
+    postgresql_where=sa.text("state IN ('queued', 'retrying')"),
+    sqlite_where=sa.text("state IN ('queued', 'retrying')"),
+)
+# A sender's outcome, one per mail: built once, so SQLAlchemy finds it compiled in its cache
+# instead of building and keying a new statement for every delivery. A new due time (a retry,
+# or a text put back until morning) and the time sent replace what the row has only if given.
+RECORD_ATTEMPT = (
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("delivery_id"))
+    .values(
+        state=sa.bindparam("new_state"),
+        attempts=sa.bindparam("new_attempts"),
+        last_error=sa.bindparam("error"),
+        updated_at=sa.bindparam("now", type_=UTCDateTime),
+        claimed_until=None,
+        due_at=sa.func.coalesce(sa.bindparam("retry_at", type_=UTCDateTime), deliveries.c.due_at),
+        sent_at=sa.func.coalesce(sa.bindparam("sent", type_=UTCDateTime), deliveries.c.sent_at),
+    )
 )
 
 # The read model of answers, fed by the rsvps service's messages: whom to tell about a change, and
@@ -563,7 +592,7 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             sa.select(*(deliveries.c[name] for name in DELIVERY_COLUMNS))
             .where(
                 deliveries.c.channel == channel,
-                deliveries.c.state.in_((QUEUED, RETRYING)),
+                WAITING,
                 deliveries.c.due_at <= now,
                 sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until <= now),
             )
@@ -589,19 +618,19 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         )
 
     def record_attempt(self, delivery: Delivery, result: Outcome, now: datetime) -> None:
-        values: dict[str, Any] = {
-            "state": result.state,
-            # A delivery put back in the queue (quiet hours) was not attempted.
-            "attempts": delivery.attempts + (result.state != QUEUED),
-            "last_error": result.error,
-            "updated_at": now,
-            "claimed_until": None,
-        }
-        if result.due_at is not None:
-            values["due_at"] = result.due_at
-        if result.state == SENT:
-            values["sent_at"] = now
-        self.conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(values))
+        self.conn.execute(
+            RECORD_ATTEMPT,
+            {
+                "delivery_id": delivery.id,
+                "new_state": result.state,
+                # A delivery put back in the queue (quiet hours) was not attempted.
+                "new_attempts": delivery.attempts + (result.state != QUEUED),
+                "error": result.error,
+                "now": now,
+                "retry_at": result.due_at,
+                "sent": now if result.state == SENT else None,
+            },
+        )
 
     def deliveries(
         self, channel: str | None = None, state: str | None = "all", limit: int | None = None
