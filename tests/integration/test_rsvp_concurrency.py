@@ -8,6 +8,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import date, timedelta
 
 import pytest
 import requests
@@ -83,10 +84,11 @@ def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
         "/api/communities", json={"name": "Big Network", "timezone": "America/Chicago"},
         headers=auth,
     ).json  # fmt: skip
+    day = date.today() + timedelta(days=30)  # still to come, so it takes answers
     training = client.post(
         f"/api/communities/{community['slug']}/events", headers=auth,
-        json={"kind": "training", "title": "CE workshop", "starts_at": "2027-02-04T09:00",
-              "ends_at": "2027-02-04T12:00", "capacity": SEATS, "ce_hours": 3},
+        json={"kind": "training", "title": "CE workshop", "starts_at": f"{day}T09:00",
+              "ends_at": f"{day}T12:00", "capacity": SEATS, "ce_hours": 3},
     ).json  # fmt: skip
     stack.flush()
 
