@@ -110,6 +110,95 @@ def topology() -> None:
     )
 
 
+@main.group(name="dead-letters")
+def dead_letters() -> None:
+    """Messages parked in the `<queue>.dead` queues: list, show, replay or purge them."""
+
+
+def _dead_letters(queue: str | None = None) -> tuple[Any, Any]:
+    """The bus and the subscription named by `queue` (work or dead-letter queue name), or every
+    subscription when `queue` is None."""
+    from hearth.stack import Stack
+    from shared.dead_letters import NoSuchQueue, find
+
+    stack = Stack(_config(strict=False))
+    if queue is None:
+        return stack.bus, stack.subscriptions
+    try:
+        return stack.bus, find(stack.subscriptions, queue)
+    except NoSuchQueue as error:
+        raise click.BadParameter(str(error), param_hint="QUEUE") from None
+
+
+def _broker(action: Any, *args: Any) -> Any:
+    """Run a dead-letter action, turning a broker that cannot be reached into a clear error."""
+    from shared.dead_letters import NoSuchQueue
+
+    try:
+        return action(*args)
+    except NoSuchQueue as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot reach the broker: {error}") from None
+
+
+@dead_letters.command(name="list")
+def dead_letters_list() -> None:
+    """How many messages wait in each dead-letter queue."""
+    from shared.dead_letters import counts
+
+    bus, subscriptions = _dead_letters()
+    for name, count in _broker(counts, bus, subscriptions):
+        click.echo(f"{count:>7}  {name}")
+
+
+@dead_letters.command(name="show")
+@click.argument("queue")
+@click.option("--limit", type=int, default=10, show_default=True)
+def dead_letters_show(queue: str, limit: int) -> None:
+    """The first parked messages of QUEUE, with why each was parked; they stay parked."""
+    from shared.dead_letters import peek
+
+    bus, subscription = _dead_letters(queue)
+    parked = _broker(peek, bus, subscription, limit)
+    for message in parked:
+        click.echo(
+            f"{message.message_id}  {message.type}  attempts={message.attempts}  "
+            f"correlation={message.correlation_id}\n  reason: {message.reason}\n"
+            f"  body: {message.body}\n"
+        )
+    if not parked:
+        click.echo(f"nothing parked in {subscription.dead_letter_queue}")
+
+
+@dead_letters.command(name="replay")
+@click.argument("queue")
+@click.option("--id", "message_id", help="only the message with this id")
+def dead_letters_replay(queue: str, message_id: str | None) -> None:
+    """Put QUEUE's parked messages (or one) back on their work queue, keeping their ids."""
+    from shared.dead_letters import replay
+
+    bus, subscription = _dead_letters(queue)
+    count = _broker(replay, bus, subscription, message_id)
+    if message_id is not None and count == 0:
+        raise click.ClickException(f"no message {message_id} in {subscription.dead_letter_queue}")
+    click.echo(f"replayed {count} message{'s' * (count != 1)} to {subscription.queue}")
+
+
+@dead_letters.command(name="purge")
+@click.argument("queue")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def dead_letters_purge(queue: str, yes: bool) -> None:
+    """Delete every parked message of QUEUE, for good."""
+    from shared.dead_letters import purge
+
+    bus, subscription = _dead_letters(queue)
+    if not yes:
+        click.confirm(f"Delete every message in {subscription.dead_letter_queue}?", abort=True)
+    count = _broker(purge, bus, subscription)
+    click.echo(f"purged {count} message{'s' * (count != 1)} from {subscription.dead_letter_queue}")
+
+
 @main.command()
 def asyncapi() -> None:
     """Print the AsyncAPI document of every message the services publish."""

@@ -44,25 +44,6 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT
 
 
 @pytest.fixture
-def declare(stack: Stack) -> Iterator[Callable[[Subscription], Subscription]]:
-    """Declare a test's own subscriptions on its exchange, and delete their queues afterwards."""
-    declared: list[Subscription] = []
-
-    def declare(subscription: Subscription) -> Subscription:
-        declared.append(subscription)
-        stack.bus.declare([subscription])
-        return subscription
-
-    yield declare
-    topology = stack.bus.topology
-    with stack.bus.connection() as connection:
-        channel = connection.default_channel
-        for subscription in declared:
-            topology.work_queue(subscription)(channel).delete()
-            topology.dead_letter_queue(subscription)(channel).delete()
-
-
-@pytest.fixture
 def consume(stack: Stack) -> Iterator[Callable[[Subscription], None]]:
     """Run a ConsumerLoop for a subscription in a thread until the test ends."""
     running: list[tuple[ConsumerLoop, threading.Thread]] = []
