@@ -38,8 +38,9 @@ format: $(STAMP) ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-docs: $(STAMP) ## regenerate docs/asyncapi.json from the message schemas
+docs: $(STAMP) ## regenerate docs/asyncapi.json and deploy/rabbitmq/definitions.json from the code
 	$(BIN)/hearth asyncapi > docs/asyncapi.json
+	$(BIN)/hearth topology --definitions > deploy/rabbitmq/definitions.json
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache

@@ -98,10 +98,22 @@ def migrate() -> None:
 
 
 @main.command()
-def topology() -> None:
-    """Declare the exchange, queues and dead-letter queues on the broker."""
+@click.option(
+    "--definitions",
+    is_flag=True,
+    help="print the topology as RabbitMQ definitions (JSON) instead of declaring it",
+)
+def topology(definitions: bool) -> None:
+    """Declare the exchange, queues, delay queues and dead-letter queues on the broker."""
+    import json
+
     from hearth.stack import Stack
 
+    if definitions:
+        stack = Stack(_config(strict=False))
+        document = stack.bus.topology.definitions(stack.subscriptions)
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        return
     stack = Stack(_config())
     stack.declare()
     names = [sub.queue for sub in stack.subscriptions]

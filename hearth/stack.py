@@ -13,7 +13,7 @@ from flask import Flask
 from services.events import app as events_app
 from services.notifications import app as notifications_app
 from services.rsvps import app as rsvps_app
-from shared.bus import Bus, Subscription, Topology
+from shared.bus import RETRY_DELAYS, Bus, Subscription, Topology
 from shared.config import SERVICES, Config
 from shared.db import migrate
 from shared.runtime import Service, Worker, flush
@@ -38,7 +38,8 @@ def catalogues() -> dict[str, Any]:
 
 
 def bus_for(config: Config) -> Bus:
-    return Bus(config.amqp_url, Topology(config.exchange, config.queue_prefix))
+    delays = config.retry_delays or RETRY_DELAYS
+    return Bus(config.amqp_url, Topology(config.exchange, config.queue_prefix, delays))
 
 
 class Stack:

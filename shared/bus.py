@@ -1,9 +1,12 @@
 """The message bus on kombu: topology, publishing with confirms, consuming with bounded retries.
 
 The same code runs against RabbitMQ and against kombu's in-process `memory://` transport, which
-`hearth dev` and the unit tests use. Retries and dead-lettering are done here, by republishing,
-rather than by broker features the memory transport lacks; the broker's own dead-lettering
-(quorum queues with a delivery limit) stays as the safety net for a consumer that dies mid-message.
+`hearth dev` and the unit tests use. Attempts are counted and messages parked here, by
+republishing, so both behave alike. On RabbitMQ a failed message waits for its next attempt in a
+retry queue whose TTL is the wait, and which dead-letters it back to its work queue (the delay
+tiers, RETRY_DELAYS); the memory transport has no TTL, so there it goes to the back of its queue
+at once. The broker's own dead-lettering (quorum queues with a delivery limit) stays as the
+safety net for a consumer that dies mid-message.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ DELIVERY_LIMIT = 10
 PUBLISH_TIMEOUT = 10.0
 
 Handler = Callable[[Envelope], None]
-# How long a consumer waits after a failure that is not the message's fault, before the retry.
+# How long a failed message waits before its next attempt, on RabbitMQ: the n-th retry waits the
+# n-th of these (the last one for later retries); one that is not the message's fault (Transient)
+# waits the first each time, without using up an attempt. Five attempts span about 2 minutes:
+# long enough for a database restart or a deploy, short enough that people are told in time.
+RETRY_DELAYS = (1.0, 10.0, 60.0)
+# Headers RabbitMQ adds when it dead-letters a message.
+DEATH_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
+# How long a consumer on the memory transport (no delay queues) pauses in place after a
+# Transient failure, before it retries.
 TRANSIENT_PAUSE = 1.0
 
 
@@ -54,9 +65,15 @@ class Subscription:
 class Topology:
     """Names and declarations of the exchange and queues: the one place they are defined."""
 
-    def __init__(self, exchange: str = "hearth", queue_prefix: str = "") -> None:
+    def __init__(
+        self,
+        exchange: str = "hearth",
+        queue_prefix: str = "",
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    ) -> None:
         self.exchange = kombu.Exchange(exchange, type="topic", durable=True)
         self.queue_prefix = queue_prefix
+        self.retry_delays = retry_delays
 
     def queue_name(self, service: str, purpose: str) -> str:
         return f"{self.queue_prefix}{service}.{purpose}"
@@ -83,12 +100,92 @@ class Topology:
             queue_arguments={"x-queue-type": "quorum"},
         )
 
+    def retry_queues(self, subscription: Subscription) -> list[kombu.Queue]:
+        """The subscription's delay tiers: a message waits in one for its TTL, then the broker
+        dead-letters it back to the work queue. Quorum queues with at-least-once dead-lettering
+        (which needs reject-publish overflow), so a message waiting there survives a node."""
+        return [
+            kombu.Queue(
+                self.retry_queue_name(subscription, tier),
+                durable=True,
+                queue_arguments={
+                    "x-queue-type": "quorum",
+                    "x-message-ttl": round(delay * 1000),
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": subscription.queue,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+            )
+            for tier, delay in enumerate(self.retry_delays)
+        ]
+
+    def retry_queue_name(self, subscription: Subscription, retry: int) -> str:
+        """Where the `retry`-th retry (from 0) of a subscription's message waits."""
+        delay = self.retry_delays[min(retry, len(self.retry_delays) - 1)]
+        wait = f"{delay:g}s" if delay >= 1 else f"{round(delay * 1000)}ms"
+        return f"{subscription.queue}.retry.{wait}"
+
+    def queues(self, subscription: Subscription) -> list[kombu.Queue]:
+        """Every queue of a subscription: its dead-letter queue, its delay tiers, its work queue."""
+        return [
+            self.dead_letter_queue(subscription),
+            *self.retry_queues(subscription),
+            self.work_queue(subscription),
+        ]
+
+    def definitions(
+        self, subscriptions: Iterable[Subscription], vhost: str = "/"
+    ) -> dict[str, Any]:
+        """The same topology as RabbitMQ definitions (what `rabbitmqctl import_definitions` and
+        the `load_definitions` setting read), for a broker set up before any Hearth process runs."""
+        subscriptions = list(subscriptions)
+        exchange = self.exchange
+        return {
+            "vhosts": [{"name": vhost}],
+            "exchanges": [
+                {
+                    "name": exchange.name,
+                    "vhost": vhost,
+                    "type": exchange.type,
+                    "durable": exchange.durable,
+                    "auto_delete": exchange.auto_delete,
+                    "internal": False,
+                    "arguments": {},
+                }
+            ],
+            "queues": [
+                {
+                    "name": queue.name,
+                    "vhost": vhost,
+                    "durable": queue.durable,
+                    "auto_delete": queue.auto_delete,
+                    # kombu keeps its constructor's arguments as attributes it does not declare.
+                    "arguments": dict(queue.queue_arguments or {}),  # type: ignore[attr-defined]
+                }
+                for subscription in subscriptions
+                for queue in self.queues(subscription)
+            ],
+            "bindings": [
+                {
+                    "source": exchange.name,
+                    "vhost": vhost,
+                    "destination": subscription.queue,
+                    "destination_type": "queue",
+                    "routing_key": key,
+                    "arguments": {},
+                }
+                for subscription in subscriptions
+                for key in subscription.bindings
+            ],
+        }
+
     def declare(self, connection: kombu.Connection, subscriptions: Iterable[Subscription]) -> None:
         channel = connection.default_channel
         self.exchange(channel).declare()
         for subscription in subscriptions:
-            self.dead_letter_queue(subscription)(channel).declare()
-            self.work_queue(subscription)(channel).declare()
+            for queue in self.queues(subscription):
+                queue(channel).declare()
 
 
 class Bus:
@@ -122,6 +219,11 @@ class Bus:
         with self.connection() as connection:
             connection.ensure_connection(max_retries=3)
             self.topology.declare(connection, subscriptions)
+
+    def retry_queue(self, subscription: Subscription, retry: int) -> str | None:
+        """Where the `retry`-th retry (from 0) of a message waits; None on the memory transport,
+        which has no delay queues (the message goes to the back of its work queue)."""
+        return None if self.in_process else self.topology.retry_queue_name(subscription, retry)
 
     def ping(self) -> None:
         """Raise if the broker cannot be reached (for readiness checks)."""
@@ -181,18 +283,28 @@ class BusPublisher:
         self.connection.release()
 
 
+# Where the n-th retry (from 0) of a subscription's message waits, or None to retry at once.
+RetryQueue = Callable[[Subscription, int], str | None]
+
+
+def no_delay(subscription: Subscription, retry: int) -> str | None:
+    return None
+
+
 def process(
     message: kombu.Message,
     subscription: Subscription,
     publisher: BusPublisher,
+    retry_queue: RetryQueue = no_delay,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> None:
     """Handle one delivery; ack only after the handler's transaction committed.
 
     A body that is not an envelope goes straight to the dead-letter queue. A handler that fails is
-    retried by republishing with a higher attempt count; after `max_attempts` the message is parked
-    in the dead-letter queue with the error, so it can neither block the queue nor loop forever.
-    A Transient failure is not the message's fault: it is retried after a pause, uncounted.
+    retried by republishing with a higher attempt count, to wait in `retry_queue` (Bus.retry_queue)
+    if it names one; after `max_attempts` the message is parked in the dead-letter queue with the
+    error, so it can neither block the queue nor loop forever. A Transient failure is not the
+    message's fault: it is retried after the first delay (or a pause in place), uncounted.
     """
     headers = dict(message.headers or {})
     attempt = int(headers.get(ATTEMPT_HEADER, 1))
@@ -206,8 +318,10 @@ def process(
         subscription.handle(envelope)
     except Transient as error:
         log.warning("%s %s must wait: %s", envelope.type, envelope.id, error.__cause__ or error)
-        time.sleep(TRANSIENT_PAUSE)
-        _requeue(message, subscription, publisher, envelope, headers)
+        waits_in = retry_queue(subscription, 0)
+        if waits_in is None:
+            time.sleep(TRANSIENT_PAUSE)
+        _requeue(message, subscription, publisher, envelope, headers, waits_in)
         return
     except Exception as error:
         if attempt >= max_attempts:
@@ -225,7 +339,12 @@ def process(
             error,
         )
         _requeue(
-            message, subscription, publisher, envelope, {**headers, ATTEMPT_HEADER: attempt + 1}
+            message,
+            subscription,
+            publisher,
+            envelope,
+            {**headers, ATTEMPT_HEADER: attempt + 1},
+            retry_queue(subscription, attempt - 1),
         )
         return
     message.ack()
@@ -237,16 +356,18 @@ def _requeue(
     publisher: BusPublisher,
     envelope: Envelope,
     headers: dict[str, Any],
+    waits_in: str | None,
 ) -> None:
-    """Put a copy at the back of the subscription's own queue, then let go of this delivery."""
+    """Put a copy in the delay queue `waits_in`, or else at the back of the subscription's own
+    queue, then let go of this delivery. The broker's record of earlier waits stays behind."""
     publisher.publish(
         _text(message.body),
         type=envelope.type,
         message_id=envelope.id,
         correlation_id=envelope.correlation_id,
         exchange="",
-        routing_key=subscription.queue,
-        headers=headers,
+        routing_key=waits_in or subscription.queue,
+        headers=without_past_deaths(headers),
     )
     message.ack()
 
@@ -266,9 +387,19 @@ def _park(
         correlation_id=str(properties.get("correlation_id") or ""),
         exchange="",
         routing_key=subscription.dead_letter_queue,
-        headers={**headers, "x-hearth-error": reason[:2000], "x-hearth-queue": subscription.queue},
+        headers={
+            **without_past_deaths(headers),
+            "x-hearth-error": reason[:2000],
+            "x-hearth-queue": subscription.queue,
+        },
     )
     message.ack()
+
+
+def without_past_deaths(headers: dict[str, Any]) -> dict[str, Any]:
+    """`headers` without what the broker recorded of the message's dead-lettering (a delay
+    tier's expiry, or a delivery limit): a copy we publish starts a history of its own."""
+    return {name: value for name, value in headers.items() if not name.startswith(DEATH_HEADERS)}
 
 
 def _describe(error: BaseException) -> str:
@@ -290,7 +421,7 @@ def drain(
             message = queue.get(no_ack=False, accept=["application/json"])
             if message is None:
                 break
-            process(message, subscription, publisher)
+            process(message, subscription, publisher, bus.retry_queue)
             handled += 1
     return handled
 
@@ -307,10 +438,18 @@ class ConsumerLoop(ConsumerMixin):
         self.publisher = bus.publisher()
 
     def get_consumers(self, Consumer, channel):  # type: ignore[no-untyped-def]
+        if not self.bus.in_process:
+            # Retries must never be published to a delay queue that does not exist (the broker
+            # would drop them), so a consumer declares its own before it takes a message.
+            for subscription in self.subscriptions:
+                for queue in self.bus.topology.retry_queues(subscription):
+                    queue(channel).declare()
         return [
             Consumer(
                 queues=[self.bus.topology.work_queue(subscription)],
-                on_message=lambda message, s=subscription: process(message, s, self.publisher),
+                on_message=lambda message, s=subscription: process(
+                    message, s, self.publisher, self.bus.retry_queue
+                ),
                 accept=["application/json"],
                 prefetch_count=self.prefetch,
             )

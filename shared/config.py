@@ -37,6 +37,9 @@ class Config:
     # Names of the exchange and queues; only tests change them, to keep runs apart.
     exchange: str = "hearth"
     queue_prefix: str = ""
+    # How long a failed message waits before each retry; None: the bus's own (shared.bus
+    # RETRY_DELAYS). Only tests change them, so as not to wait minutes.
+    retry_delays: tuple[float, ...] | None = None
 
     @property
     def uses_broker(self) -> bool:

@@ -17,12 +17,13 @@ from typing import Any
 
 import kombu
 
-from shared.bus import ATTEMPT_HEADER, Bus, Subscription
+from shared.bus import ATTEMPT_HEADER, Bus, Subscription, without_past_deaths
 
 ERROR_HEADER = "x-hearth-error"
 QUEUE_HEADER = "x-hearth-queue"
-# Headers that describe a past delivery, not the message: a replay starts without them.
-DELIVERY_HEADERS = (ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER, "x-death", "x-delivery-count")
+# Headers that describe past deliveries, not the message: a replay starts without them (and
+# without the broker's record of its dead-lettering).
+DELIVERY_HEADERS = (ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER, "x-delivery-count")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def replay(bus: Bus, subscription: Subscription, message_id: str | None = None) 
                     continue  # given back when the channel closes
                 headers = {
                     name: value
-                    for name, value in (message.headers or {}).items()
+                    for name, value in without_past_deaths(message.headers or {}).items()
                     if name not in DELIVERY_HEADERS
                 }
                 publisher.publish(

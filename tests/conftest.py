@@ -38,10 +38,7 @@ def delete_topology(stack: Stack) -> None:
     with stack.bus.connection() as connection:
         channel = connection.default_channel
         for subscription in stack.subscriptions:
-            for queue in (
-                topology.work_queue(subscription),
-                topology.dead_letter_queue(subscription),
-            ):
+            for queue in topology.queues(subscription):
                 queue(channel).delete()
         topology.exchange(channel).delete()
 
@@ -72,6 +69,7 @@ def config(tmp_path: Path, database: str, bus_url: str, request: pytest.FixtureR
         demo=False,
         exchange=f"hearth-test-{run}",
         queue_prefix=f"test-{run}.",
+        retry_delays=(0.05, 0.1, 0.2),
     )
     if database == "postgres":
         config = config.with_changes(database_urls=request.getfixturevalue("postgres_databases"))

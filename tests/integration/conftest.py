@@ -25,5 +25,5 @@ def declare(stack: Stack) -> Iterator[Callable[[Subscription], Subscription]]:
     with stack.bus.connection() as connection:
         channel = connection.default_channel
         for subscription in declared:
-            topology.work_queue(subscription)(channel).delete()
-            topology.dead_letter_queue(subscription)(channel).delete()
+            for queue in topology.queues(subscription):
+                queue(channel).delete()

@@ -181,6 +181,50 @@ def test_a_poison_message_is_parked_after_its_attempts_and_the_queue_moves_on(
     assert take_dead_letters(stack, probe) == []
 
 
+def test_a_failed_message_waits_out_each_delay_tier_and_a_transient_one_blocks_nobody(
+    stack, declare, consume, deliveries
+):
+    """Retries wait in the delay queues (their TTL, then back to the work queue), counted; a
+    Transient failure waits the first delay, uncounted, while the consumer goes on."""
+    delays = stack.bus.topology.retry_delays
+    tried_at: dict[str, list[float]] = {}
+    handled: list[str] = []
+
+    def handle(envelope: Envelope) -> None:
+        tried_at.setdefault(envelope.id, []).append(time.monotonic())
+        if envelope.payload.get("poison"):
+            raise RuntimeError("this message can never be handled")
+        if envelope.payload.get("database_away") and len(tried_at[envelope.id]) <= MAX_ATTEMPTS:
+            raise bus.Transient("the database is restarting")
+        handled.append(envelope.id)
+
+    probe = declare(
+        Subscription(stack.bus.topology.queue_name("probe", "tiers"), ("probe.#",), handle)
+    )
+    consume(probe)
+    poison, away, fine = ping(poison=True), ping(database_away=True), ping(n=1)
+    for envelope in (poison, away, fine):
+        publish_envelope(stack, envelope)
+    dead: list[kombu.Message] = []
+    wait_until(lambda: dead.extend(take_dead_letters(stack, probe)) or dead, "a dead letter")
+    wait_until(lambda: away.id in handled, "the message whose database came back")
+
+    assert handled[0] == fine.id, "the messages that failed waited; the one behind them did not"
+    waits = [
+        later - earlier
+        for earlier, later in zip(tried_at[poison.id], tried_at[poison.id][1:], strict=False)
+    ]
+    assert len(waits) == MAX_ATTEMPTS - 1
+    for retry, waited in enumerate(waits):
+        assert waited >= delays[min(retry, len(delays) - 1)] * 0.9
+    assert len(tried_at[away.id]) == MAX_ATTEMPTS + 1, "transient failures used up no attempt"
+    [parked] = dead
+    assert parked.headers[ATTEMPT_HEADER] == MAX_ATTEMPTS
+    assert "x-death" not in parked.headers, "the delay queues' history stays behind"
+    names = {queue.name for queue in stack.bus.topology.retry_queues(probe)}
+    assert names == {f"{probe.queue}.retry.{ms}ms" for ms in (50, 100, 200)}
+
+
 def test_a_malformed_body_is_dead_lettered_at_once(stack, declare, consume, deliveries):
     handled: list[Envelope] = []
     probe = declare(

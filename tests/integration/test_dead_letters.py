@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,12 @@ def park(stack: Stack, subscription: Subscription, *messages: Envelope | str) ->
             publisher.publish(
                 body, type="probe.pinged", message_id=message_id, correlation_id=correlation_id
             )
-        drain(stack.bus, subscription, publisher)
+        # Retries wait in the delay queues between attempts: handle until all are parked.
+        deadline = time.monotonic() + 15
+        while dead_letters.counts(stack.bus, [subscription])[0][1] < len(messages):
+            assert time.monotonic() < deadline, "gave up waiting for the messages to be parked"
+            drain(stack.bus, subscription, publisher)
+            time.sleep(0.02)
     finally:
         publisher.close()
 
