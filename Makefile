@@ -10,13 +10,13 @@ STAMP := $(VENV)/.installed
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# Tests also read calendars with Mozilla's ical.js, installed from tests/js's lock file with npm.
+# Tests also use tools from npm (Mozilla's ical.js, the Compose schema), from tests/js's lock file.
 $(STAMP): pyproject.toml tests/js/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	@npm ci --prefix tests/js --no-audit --no-fund --loglevel=error \
-	|| echo "no npm or no registry: tests that read calendars with ical.js skip (under CI=true, fail)"
+	|| echo "no npm or no registry: tests that need tests/js skip (under CI=true, fail)"
 	touch $(STAMP)
 
 run: $(STAMP) ## start the whole stack in one process with a demo community
