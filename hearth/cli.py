@@ -68,14 +68,22 @@ def serve(service: str, port: int, host: str, workers: int) -> None:
 
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
-def worker(service: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="serve the worker's message metrics for Prometheus on this port (/metrics)",
+)
+def worker(service: str, metrics_port: int | None) -> None:
     """Run a service's outbox relay and consumers until stopped (several may run at once)."""
     from hearth.stack import Stack
+    from shared import metrics
     from shared.runtime import Worker
 
     _logging()
     stack = Stack(_config(), [service])
     stack.declare()
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     running = Worker(stack.services[service], stack.bus)
     signal.signal(signal.SIGTERM, lambda *_: running.stop())
     running.start()

@@ -21,6 +21,7 @@ from typing import Any
 import kombu
 from kombu.mixins import ConsumerMixin
 
+from shared import metrics
 from shared.envelope import Envelope, MalformedMessage
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,20 @@ def process(
     error, so it can neither block the queue nor loop forever. A Transient failure is not the
     message's fault: it is retried after the first delay (or a pause in place), uncounted.
     """
+    started = time.perf_counter()
+    outcome = _process(message, subscription, publisher, retry_queue, max_attempts)
+    metrics.CONSUMED.labels(subscription.queue, outcome).inc()
+    metrics.HANDLING.labels(subscription.queue).observe(time.perf_counter() - started)
+
+
+def _process(
+    message: kombu.Message,
+    subscription: Subscription,
+    publisher: BusPublisher,
+    retry_queue: RetryQueue,
+    max_attempts: int,
+) -> str:
+    """`process` without the counting: what became of the message (metrics.OUTCOMES)."""
     headers = dict(message.headers or {})
     attempt = int(headers.get(ATTEMPT_HEADER, 1))
     try:
@@ -313,7 +328,7 @@ def process(
     except MalformedMessage as error:
         log.error("dead-lettering malformed message on %s: %s", subscription.queue, error)
         _park(message, subscription, publisher, headers, f"malformed: {error}")
-        return
+        return "dead_lettered"
     try:
         subscription.handle(envelope)
     except Transient as error:
@@ -322,14 +337,14 @@ def process(
         if waits_in is None:
             time.sleep(TRANSIENT_PAUSE)
         _requeue(message, subscription, publisher, envelope, headers, waits_in)
-        return
+        return "waiting"
     except Exception as error:
         if attempt >= max_attempts:
             log.exception(
                 "dead-lettering %s %s after %d attempts", envelope.type, envelope.id, attempt
             )
             _park(message, subscription, publisher, headers, _describe(error))
-            return
+            return "dead_lettered"
         log.warning(
             "retrying %s %s (attempt %d of %d): %s",
             envelope.type,
@@ -346,8 +361,9 @@ def process(
             {**headers, ATTEMPT_HEADER: attempt + 1},
             retry_queue(subscription, attempt - 1),
         )
-        return
+        return "retried"
     message.ack()
+    return "handled"
 
 
 def _requeue(

@@ -18,6 +18,7 @@ from typing import Generic, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shared import metrics
 from shared.db import UTCDateTime, insert
 from shared.envelope import Envelope
 
@@ -176,6 +177,8 @@ class Relay:
                     .where(table.c.id.in_([row.id for row in rows]))
                     .values(published_at=datetime.now(UTC))
                 )
+        for row in rows:
+            metrics.PUBLISHED.labels(row.type).inc()
         return len(rows)
 
     def publish_all(self) -> int:

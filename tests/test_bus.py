@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import bus as bus_module
+from shared import metrics
 from shared.bus import MAX_ATTEMPTS, Bus, Subscription, Topology, Transient, drain
 from shared.db import metadata
 from shared.envelope import Envelope
@@ -41,6 +42,15 @@ def dead_letters(bus, subscription):
         return found
 
 
+def consumed(queue, outcome):
+    return (
+        metrics.REGISTRY.get_sample_value(
+            "hearth_messages_consumed_total", {"queue": queue, "outcome": outcome}
+        )
+        or 0
+    )
+
+
 def test_a_failing_handler_is_retried_then_parked_with_the_error(bus):
     calls = []
 
@@ -48,13 +58,17 @@ def test_a_failing_handler_is_retried_then_parked_with_the_error(bus):
         calls.append(envelope.id)
         raise ValueError("no such event")
 
-    subscription = Subscription("t.rsvps.events", ("events.#",), handle)
+    subscription = Subscription(f"t.{uuid.uuid4().hex[:6]}.events", ("events.#",), handle)
     publisher = publish(bus, subscription)
     drain(bus, subscription, publisher)
     assert len(calls) == MAX_ATTEMPTS
     [parked] = dead_letters(bus, subscription)
     assert parked.headers["x-hearth-error"] == "ValueError: no such event"
     assert parked.headers["x-hearth-attempt"] == MAX_ATTEMPTS
+    # Counted for the worker's metrics: each attempt but the last retried, then parked.
+    assert consumed(subscription.queue, "retried") == MAX_ATTEMPTS - 1
+    assert consumed(subscription.queue, "dead_lettered") == 1
+    assert consumed(subscription.queue, "handled") == 0
 
 
 def test_a_transient_failure_waits_without_using_up_attempts(bus, monkeypatch):
@@ -68,10 +82,12 @@ def test_a_transient_failure_waits_without_using_up_attempts(bus, monkeypatch):
             raise Transient("database restarting")
         handled.append(envelope.id)
 
-    subscription = Subscription("t.rsvps.events", ("events.#",), handle)
+    subscription = Subscription(f"t.{uuid.uuid4().hex[:6]}.events", ("events.#",), handle)
     publisher = publish(bus, subscription)
     drain(bus, subscription, publisher)
     assert len(handled) == failures + 1
+    assert consumed(subscription.queue, "waiting") == failures
+    assert consumed(subscription.queue, "handled") == 1
     assert handled[-1] is not None
     assert dead_letters(bus, subscription) == []
 

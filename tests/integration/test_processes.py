@@ -278,8 +278,9 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
         assert created.status_code == 201, created.text
         # The web process only writes the outbox; nothing is published until a worker relays it.
         assert seen.collect(lambda received: received, deadline=1.0) == []
+        metrics_port = free_port()
         worker = subprocess.Popen(
-            [*HEARTH, "worker", "events"],
+            [*HEARTH, "worker", "events", "--metrics-port", str(metrics_port)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -287,6 +288,14 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
         )
         try:
             messages = seen.collect(lambda received: received)
+            # The worker counts what its relay published (once committed), for Prometheus.
+            published = 'hearth_messages_published_total{type="events.community_created"} 1.0'
+            deadline = time.monotonic() + 10
+            while published not in (
+                counted := requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            ):
+                assert time.monotonic() < deadline, counted
+                time.sleep(0.05)
         finally:
             worker.terminate()
             worker.wait(10)
