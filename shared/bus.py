@@ -377,7 +377,7 @@ def _requeue(
     """Put a copy in the delay queue `waits_in`, or else at the back of the subscription's own
     queue, then let go of this delivery. The broker's record of earlier waits stays behind."""
     publisher.publish(
-        _text(message.body),
+        body_text(message),
         type=envelope.type,
         message_id=envelope.id,
         correlation_id=envelope.correlation_id,
@@ -395,21 +395,34 @@ def _park(
     headers: dict[str, Any],
     reason: str,
 ) -> None:
-    properties = message.properties
-    publisher.publish(
-        _text(message.body),
-        type=str(properties.get("type") or "unknown"),
-        message_id=str(properties.get("message_id") or ""),
-        correlation_id=str(properties.get("correlation_id") or ""),
-        exchange="",
-        routing_key=subscription.dead_letter_queue,
-        headers={
+    forward(
+        publisher,
+        message,
+        subscription.dead_letter_queue,
+        {
             **without_past_deaths(headers),
             "x-hearth-error": reason[:2000],
             "x-hearth-queue": subscription.queue,
         },
     )
     message.ack()
+
+
+def forward(
+    publisher: BusPublisher, message: kombu.Message, queue: str, headers: dict[str, Any]
+) -> None:
+    """Publish a copy of a delivered message (its body, type, id and correlation id) straight to
+    `queue`, with `headers`; the message itself is left to its taker to ack."""
+    properties = message.properties
+    publisher.publish(
+        body_text(message),
+        type=str(properties.get("type") or "unknown"),
+        message_id=str(properties.get("message_id") or ""),
+        correlation_id=str(properties.get("correlation_id") or ""),
+        exchange="",
+        routing_key=queue,
+        headers=headers,
+    )
 
 
 def without_past_deaths(headers: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +435,9 @@ def _describe(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
-def _text(body: bytes | str) -> str:
+def body_text(message: kombu.Message) -> str:
+    """A message's body as text (py-amqp hands over bytes unless it was declared UTF-8)."""
+    body = message.body
     return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import kombu
 
-from shared.bus import ATTEMPT_HEADER, Bus, Subscription, without_past_deaths
+from shared.bus import ATTEMPT_HEADER, Bus, Subscription, body_text, forward, without_past_deaths
 
 ERROR_HEADER = "x-hearth-error"
 QUEUE_HEADER = "x-hearth-queue"
@@ -84,23 +84,14 @@ def replay(bus: Bus, subscription: Subscription, message_id: str | None = None) 
         with _channel(bus) as channel:
             queue = bus.topology.dead_letter_queue(subscription)(channel)
             while (message := queue.get(no_ack=False)) is not None:
-                properties = message.properties
-                if message_id is not None and properties.get("message_id") != message_id:
+                if message_id is not None and message.properties.get("message_id") != message_id:
                     continue  # given back when the channel closes
                 headers = {
                     name: value
                     for name, value in without_past_deaths(message.headers or {}).items()
                     if name not in DELIVERY_HEADERS
                 }
-                publisher.publish(
-                    _text(message.body),
-                    type=str(properties.get("type") or ""),
-                    message_id=str(properties.get("message_id") or ""),
-                    correlation_id=str(properties.get("correlation_id") or ""),
-                    exchange="",
-                    routing_key=subscription.queue,
-                    headers=headers,
-                )
+                forward(publisher, message, subscription.queue, headers)
                 message.ack()
                 replayed += 1
                 if message_id is not None:
@@ -140,7 +131,7 @@ def _parked(message: kombu.Message) -> Parked:
         correlation_id=str(properties.get("correlation_id") or ""),
         attempts=int(headers.get(ATTEMPT_HEADER, 1)),
         reason=_reason(headers),
-        body=_text(message.body),
+        body=body_text(message),
     )
 
 
@@ -153,7 +144,3 @@ def _reason(headers: dict[str, Any]) -> str:
         death = deaths[0]
         return f"dead-lettered by the broker ({death.get('reason')}) from {death.get('queue')}"
     return "no reason recorded"
-
-
-def _text(body: bytes | str) -> str:
-    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
