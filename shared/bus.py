@@ -27,6 +27,9 @@ from shared.envelope import Envelope, MalformedMessage
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-hearth-attempt"
+# What a parked message carries: why it was parked, and the work queue it came from.
+ERROR_HEADER = "x-hearth-error"
+QUEUE_HEADER = "x-hearth-queue"
 MAX_ATTEMPTS = 5
 # Redeliveries the broker allows before it dead-letters on its own (a consumer crashing on it).
 DELIVERY_LIMIT = 10
@@ -401,8 +404,8 @@ def _park(
         subscription.dead_letter_queue,
         {
             **without_past_deaths(headers),
-            "x-hearth-error": reason[:2000],
-            "x-hearth-queue": subscription.queue,
+            ERROR_HEADER: reason[:2000],
+            QUEUE_HEADER: subscription.queue,
         },
     )
     message.ack()

@@ -17,10 +17,17 @@ from typing import Any
 
 import kombu
 
-from shared.bus import ATTEMPT_HEADER, Bus, Subscription, body_text, forward, without_past_deaths
+from shared.bus import (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    QUEUE_HEADER,
+    Bus,
+    Subscription,
+    body_text,
+    forward,
+    without_past_deaths,
+)
 
-ERROR_HEADER = "x-hearth-error"
-QUEUE_HEADER = "x-hearth-queue"
 # Headers that describe past deliveries, not the message: a replay starts without them (and
 # without the broker's record of its dead-lettering).
 DELIVERY_HEADERS = (ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER, "x-delivery-count")
