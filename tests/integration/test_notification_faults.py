@@ -194,10 +194,7 @@ class Deployment:
         topology = self.stack.bus.topology
         with self.stack.bus.connection() as connection:
             channel = connection.default_channel
-            for queue in (
-                topology.work_queue(self.subscription),
-                topology.dead_letter_queue(self.subscription),
-            ):
+            for queue in topology.queues(self.subscription):
                 queue(channel).delete()
             topology.exchange(channel).delete()
         self.engine.dispose()
@@ -524,4 +521,76 @@ def test_two_replicas_share_the_queue_and_the_ledger_and_send_each_mail_once(dep
         for name in ("replica-a", "replica-b")
     )
     assert turned_away == attendees, "each answer's second copy was turned away once"
+    assert_nothing_left(deployment)
+
+
+# --- The broker failing -----------------------------------------------------------------------
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def restart_app() -> None:
+    """The broker's application stops and starts again on its node (queues and persistent
+    messages survive, every connection is cut)."""
+    try:
+        rabbitmqctl("stop_app")
+        time.sleep(2.0)
+    finally:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup")
+
+
+def restart_node() -> None:
+    """The whole broker node stops and starts again, as on a host's reboot."""
+    try:
+        rabbitmqctl("stop")
+        time.sleep(2.0)
+    finally:
+        subprocess.run(["rabbitmq-server", "-detached"], check=True, timeout=60)
+        # `await_startup` needs the node to answer at all: ask until it does.
+        deadline = time.monotonic() + 120
+        while subprocess.run(
+            ["rabbitmqctl", "await_startup"], capture_output=True, timeout=120
+        ).returncode:
+            assert time.monotonic() < deadline, "RabbitMQ did not start again"
+            time.sleep(0.5)
+
+
+def close_all_connections() -> None:
+    """The broker closes every client connection, as an operator or a failing node would."""
+    rabbitmqctl("close_all_connections", "chaos test")
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize(
+    "fault", [restart_app, restart_node, close_all_connections], ids=lambda f: f.__name__
+)
+def test_the_broker_failing_mid_stream_loses_and_doubles_no_mail(deployment, fault):
+    """While a worker consumes and sends 300 answers, the broker restarts (or drops every
+    connection). The worker reconnects by itself, without a restart: every attendee gets their
+    confirmation once, nothing is parked, and the publisher standing in for the rsvps service
+    goes on publishing the rest once the broker is back."""
+    attendees = 300
+    with smtp_server() as (inbox, smtp_url):
+        worker = deployment.start_worker("worker", smtp_url)
+        answers = schedule(deployment, attendees)
+        deployment.publish(answers[: attendees // 2])
+        inbox.wait_for(30, timeout=60)
+        fault()
+        deployment.publish(answers[attendees // 2 :])
+        deployment.wait_until(
+            everything_sent(deployment, attendees, inbox), "the mail", worker, deadline=120
+        )
+        deployment.wait_until(lambda: deployment.consumers() == 1, "the consumer to be back")
+        time.sleep(1.0)  # room for a second copy, were one coming
+        assert worker.poll() is None, "the worker kept running through the fault"
+        deployment.stop(worker)
+        mail = arrivals(list(inbox.received))
+
+    assert sorted(mail) == [address(number) for number in range(attendees)]
+    assert {who: copies for who, copies in mail.items() if len(copies) > 1} == {}
+    assert_one_sent_delivery_each(deployment, attendees)
+    assert "Connection to broker lost" in deployment.log("worker"), "the fault reached the worker"
     assert_nothing_left(deployment)
