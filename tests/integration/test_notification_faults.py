@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import broker_control
 import pytest
 import sqlalchemy as sa
 from notifications.smtp_server import Handler, Received, smtp_server
@@ -527,45 +528,21 @@ def test_two_replicas_share_the_queue_and_the_ledger_and_send_each_mail_once(dep
 # --- The broker failing -----------------------------------------------------------------------
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
-
-
 def restart_app() -> None:
-    """The broker's application stops and starts again on its node (queues and persistent
-    messages survive, every connection is cut)."""
-    try:
-        rabbitmqctl("stop_app")
+    with broker_control.app_stopped():
         time.sleep(2.0)
-    finally:
-        rabbitmqctl("start_app")
-        rabbitmqctl("await_startup")
 
 
 def restart_node() -> None:
-    """The whole broker node stops and starts again, as on a host's reboot."""
-    try:
-        rabbitmqctl("stop")
+    with broker_control.node_stopped():
         time.sleep(2.0)
-    finally:
-        subprocess.run(["rabbitmq-server", "-detached"], check=True, timeout=60)
-        # `await_startup` needs the node to answer at all: ask until it does.
-        deadline = time.monotonic() + 120
-        while subprocess.run(
-            ["rabbitmqctl", "await_startup"], capture_output=True, timeout=120
-        ).returncode:
-            assert time.monotonic() < deadline, "RabbitMQ did not start again"
-            time.sleep(0.5)
-
-
-def close_all_connections() -> None:
-    """The broker closes every client connection, as an operator or a failing node would."""
-    rabbitmqctl("close_all_connections", "chaos test")
 
 
 @pytest.mark.chaos
 @pytest.mark.parametrize(
-    "fault", [restart_app, restart_node, close_all_connections], ids=lambda f: f.__name__
+    "fault",
+    [restart_app, restart_node, broker_control.close_all_connections],
+    ids=lambda f: f.__name__,
 )
 def test_the_broker_failing_mid_stream_loses_and_doubles_no_mail(deployment, fault):
     """While a worker consumes and sends 300 answers, the broker restarts (or drops every

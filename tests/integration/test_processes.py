@@ -10,14 +10,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import broker_control
 import pika
 import pytest
 import requests
 import sqlalchemy as sa
 
+from services.events.store import outbox as events_outbox
 from services.notifications import store as notifications_store
 from services.rsvps import store as rsvps_store
-from shared.bus import Topology
+from shared.bus import Subscription, Topology
 from shared.testing import fresh_databases
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -65,9 +67,10 @@ def _delete_queues(amqp_url: str) -> None:
     # These tests use the deployment's own queue names; leave the broker as they found it.
     connection = pika.BlockingConnection(pika_parameters(amqp_url))
     channel = connection.channel()
+    topology = Topology()
     for name in SERVICE_QUEUES:
-        for queue in (name, f"{name}.dead"):
-            channel.queue_delete(queue)
+        for queue in topology.queues(Subscription(name, (), print)):
+            channel.queue_delete(queue.name)
     connection.close()
 
 
@@ -305,6 +308,69 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
         assert body["payload"]["community"]["slug"] == created.json()["slug"]
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "hearth_http_requests_total" in metrics
+
+
+@pytest.mark.chaos
+def consumers_of(amqp_url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika_parameters(amqp_url))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.consumer_count)
+    finally:
+        connection.close()
+
+
+def test_while_the_broker_is_away_requests_are_taken_and_published_when_it_returns(
+    environment, amqp_url, tmp_path
+):
+    """The web process needs no broker to take a request: the message waits in its outbox, the
+    service reports itself not ready, and the worker's relay publishes it once the broker is
+    back, without a restart of either."""
+    env = environment
+    for command in ("migrate", "topology"):
+        done = subprocess.run([*HEARTH, command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    token = subprocess.run(
+        [*HEARTH, "token", "admin@example.org"], env=env, capture_output=True, text=True
+    ).stdout.strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = [*HEARTH, "serve", "events", "--port", str(port), "--host", "127.0.0.1"]
+    unpublished = (
+        sa.select(sa.func.count())
+        .select_from(events_outbox)
+        .where(events_outbox.c.published_at.is_(None))
+    )
+    log = (tmp_path / "worker.log").open("wb")  # a file: its reconnect warnings fill no pipe
+    worker = subprocess.Popen([*HEARTH, "worker", "events"], env=env, stdout=log, stderr=log)
+    try:
+        with process(serve, env, f"{base}/healthz"):
+            deadline = time.monotonic() + 60
+            while consumers_of(amqp_url, "events.rsvps") == 0:
+                assert worker.poll() is None, "the worker exited"
+                assert time.monotonic() < deadline, "the worker did not start consuming"
+                time.sleep(0.1)
+            with broker_control.app_stopped():
+                created = requests.post(
+                    f"{base}/api/communities",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"name": "Weekend Supervisors", "timezone": "America/Denver"},
+                    timeout=10,
+                )
+                assert created.status_code == 201, created.text
+                ready = requests.get(f"{base}/readyz", timeout=10)
+                assert ready.status_code == 503
+                assert ready.json()["broker"].startswith("unreachable")
+                assert ready.json()["database"] == "ok"
+                waiting = wait_for_row(env["EVENTS_DATABASE_URL"], unpublished, (0,), 2.0)
+                assert waiting != (0,), "nothing can be published while the broker is away"
+            # Back: the same relay publishes what waited.
+            assert wait_for_row(env["EVENTS_DATABASE_URL"], unpublished, (0,), 60) == (0,)
+            assert worker.poll() is None, "the worker kept running through the outage"
+            assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        log.close()
 
 
 def test_serve_and_worker_refuse_to_start_without_their_settings(environment):
