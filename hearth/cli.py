@@ -151,15 +151,13 @@ def _dead_letters(queue: str | None = None) -> tuple[Any, Any]:
 
 
 def _broker(action: Any, *args: Any) -> Any:
-    """Run a dead-letter action, turning a broker that cannot be reached into a clear error."""
-    from shared.dead_letters import NoSuchQueue
+    """Run a dead-letter action, turning a missing queue or broker into a clear error."""
+    from shared.dead_letters import NoBroker, NoSuchQueue
 
     try:
         return action(*args)
-    except NoSuchQueue as error:
+    except (NoSuchQueue, NoBroker) as error:
         raise click.ClickException(str(error)) from None
-    except OSError as error:
-        raise click.ClickException(f"cannot reach the broker: {error}") from None
 
 
 @dead_letters.command(name="list")

@@ -49,6 +49,10 @@ class NoSuchQueue(LookupError):
     pass
 
 
+class NoBroker(RuntimeError):
+    """There is no broker to read dead letters from: the bus is in-process, or unreachable."""
+
+
 def find(subscriptions: list[Subscription], name: str) -> Subscription:
     """The subscription a queue name names: its work queue's name or its dead-letter queue's."""
     for subscription in subscriptions:
@@ -117,12 +121,15 @@ def purge(bus: Bus, subscription: Subscription) -> int:
 @contextmanager
 def _channel(bus: Bus) -> Iterator[Any]:
     if bus.in_process:
-        raise NoSuchQueue(
+        raise NoBroker(
             "the dev stack (memory://) keeps its queues inside its own process; dead letters are "
             "kept on a broker: set AMQP_URL"
         )
     with bus.connection() as connection:
-        connection.ensure_connection(max_retries=3)
+        try:
+            connection.ensure_connection(max_retries=3)
+        except kombu.exceptions.OperationalError as error:
+            raise NoBroker(f"cannot reach the broker at {connection.as_uri()}: {error}") from None
         channel = connection.channel()
         try:
             yield channel

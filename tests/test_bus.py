@@ -1,5 +1,8 @@
 """The bus's delivery rules on the in-process transport: retries, dead letters, transient waits."""
 
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -106,3 +109,19 @@ def test_an_unreachable_database_is_transient(bus, monkeypatch):
     with pytest.raises(Transient, match="connect"):
         handle(envelope)
     engine.dispose()
+
+
+def test_hearth_dead_letters_says_when_the_broker_cannot_be_reached(tmp_path):
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.endswith("_URL")},
+        "HEARTH_DATA": str(tmp_path / "cli"),
+        "AMQP_URL": "amqp://ops:s3cret@127.0.0.1:1//",  # nothing listens on port 1
+    }
+    listed = subprocess.run(
+        [sys.executable, "-m", "hearth.cli", "dead-letters", "list"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 1
+    assert "Error: cannot reach the broker at amqp://ops:**@127.0.0.1:1//" in listed.stderr
+    assert "s3cret" not in listed.stderr + listed.stdout
+    assert "Traceback" not in listed.stderr
