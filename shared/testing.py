@@ -14,7 +14,10 @@ import smtplib
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import kombu
 import pytest
@@ -26,6 +29,33 @@ from shared.config import SERVICES
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# --- Dates that stay ahead ------------------------------------------------------------------
+# The rsvps service takes answers only for what has not begun, so tests that answer use dates
+# relative to the day they run. The tests' communities are in New York.
+COMMUNITY_ZONE = ZoneInfo("America/New_York")
+
+
+@cache
+def _in_two_weeks(zone: ZoneInfo) -> date:
+    """Today (read once per run and zone, so every test of a run agrees on the dates), plus two
+    weeks."""
+    return datetime.now(zone).date() + timedelta(weeks=2)
+
+
+def thursday(weeks_later: int = 0, zone: ZoneInfo = COMMUNITY_ZONE) -> datetime:
+    """Noon in `zone` on the first Thursday two weeks or more from today, or on the Thursday
+    `weeks_later` weeks after it (before it, if negative)."""
+    start = _in_two_weeks(zone)
+    day = start + timedelta(days=(3 - start.weekday()) % 7, weeks=weeks_later)
+    return datetime.combine(day, time(12), zone)
+
+
+def local(moment: datetime) -> str:
+    """A local wall time as the API takes and gives it, naming a date of a series too:
+    "2026-12-03T12:00"."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
 
 
 def unavailable(what: str, error: BaseException) -> None:

@@ -171,7 +171,7 @@ def _answers(
     """The answers a message about `event` concerns: of its one date if it names one (by its
     original start now), else all."""
     occurrence = envelope.payload.get("occurrence")
-    key = datetime.fromisoformat(occurrence) - event.shift if occurrence else None
+    key = event.key_of(datetime.fromisoformat(occurrence)) if occurrence else None
     return uow.attendees_of(event.id, statuses, key)
 
 

@@ -245,6 +245,14 @@ class Event:
     cancelled_occurrences: tuple[datetime, ...] = ()  # keys
     shift: timedelta = timedelta(0)
 
+    def key_of(self, original_start: datetime) -> datetime:
+        """The key of the date that starts at `original_start` in the series as it is now."""
+        return original_start - self.shift
+
+    def original_of(self, key: datetime) -> datetime:
+        """The original local start, in the series as it is now, of the date named `key`."""
+        return key + self.shift
+
     def is_on(self, occurrence: datetime | None) -> bool:
         """Whether the event, or that date of the series, still takes place."""
         return self.status != "cancelled" and occurrence not in self.cancelled_occurrences
@@ -259,7 +267,7 @@ class Event:
         if any(o.key == occurrence for o in self.overrides):
             return True
         series = Series(self.local_start, self.local_end, self.timezone, self.rrule)
-        return series.is_occurrence(occurrence + self.shift)
+        return series.is_occurrence(self.original_of(occurrence))
 
     def bounds(self, occurrence: datetime | None) -> tuple[datetime, datetime]:
         """When the event, or that date of it, begins and ends now, as UTC instants."""
@@ -297,7 +305,7 @@ class Event:
             )
         override = next((o for o in self.overrides if o.key == occurrence), None)
         duration = self.local_end - self.local_start
-        original = occurrence + self.shift
+        original = self.original_of(occurrence)
 
         def text(name: str) -> Any:
             own = getattr(override, name) if override else None

@@ -11,8 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
-from services.notifications.model import QUEUED, RETRYING
-from services.notifications.store import deliveries
+from services.notifications.store import WAITING, deliveries
 
 
 class DeliveriesCollector(Collector):
@@ -44,7 +43,7 @@ class DeliveriesCollector(Collector):
                 counts.add_metric([channel, state], count)
             for channel, oldest in conn.execute(
                 sa.select(deliveries.c.channel, sa.func.min(deliveries.c.due_at))
-                .where(deliveries.c.state.in_((QUEUED, RETRYING)), deliveries.c.due_at <= now)
+                .where(WAITING, deliveries.c.due_at <= now)
                 .group_by(deliveries.c.channel)
             ):
                 overdue.add_metric([channel], max(0.0, (now - oldest).total_seconds()))

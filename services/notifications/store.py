@@ -139,13 +139,14 @@ deliveries = sa.Table(
 WAITING = deliveries.c.state.in_(
     sa.bindparam("waiting", (QUEUED, RETRYING), expanding=True, literal_execute=True)
 )
+_WAITING_ROWS = sa.text(f"state IN ('{QUEUED}', '{RETRYING}')")
 sa.Index(
     "ix_deliveries_waiting",
     deliveries.c.channel,
     deliveries.c.due_at,
     deliveries.c.id,
-    postgresql_where=sa.text("state IN ('queued', 'retrying')"),
-    sqlite_where=sa.text("state IN ('queued', 'retrying')"),
+    postgresql_where=_WAITING_ROWS,
+    sqlite_where=_WAITING_ROWS,
 )
 # A sender's outcome, one per mail: built once, so SQLAlchemy finds it compiled in its cache
 # instead of building and keying a new statement for every delivery. A new due time (a retry,

@@ -1,11 +1,13 @@
 """Calendar feeds over HTTP: who may read which feed, what is in it, and the validators that let
 thousands of polling calendar apps be answered cheaply."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
+
+from shared.testing import thursday
 
 LUNCH = {
     "kind": "peer_lunch",
@@ -186,9 +188,7 @@ def test_my_events_feed_follows_my_answers_and_a_new_address_kills_the_old(
 ):
     # Dates still to come whatever today is: a weekly series from a Thursday a week or more on.
     tz = ZoneInfo(community["timezone"])
-    today = datetime.now(tz).date()
-    first = today + timedelta(days=(3 - today.weekday()) % 7 + 7)
-    second, third = first + timedelta(weeks=1), first + timedelta(weeks=2)
+    first, second, third = (thursday(weeks, tz).date() for weeks in (0, 1, 2))
     lunch = schedule(starts_at=f"{first}T12:00", ends_at=f"{first}T13:00")
     series = schedule(
         title="Consult", kind="social", rrule="FREQ=WEEKLY;COUNT=4",

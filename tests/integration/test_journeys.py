@@ -11,13 +11,11 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import kombu
 import pytest
 
-from shared.testing import Browser
+from shared.testing import Browser, thursday
 
 pytestmark = [
     pytest.mark.broker,
@@ -27,8 +25,7 @@ pytestmark = [
 
 # The event is on the first Thursday two weeks or more from today in the community's zone: the
 # rsvps service takes answers only for what has not begun.
-_IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
-THURSDAY = _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7)
+THURSDAY = thursday().date()
 EVENT = {
     "kind": "consult_group",
     "title": "Trauma consult group",

@@ -31,6 +31,7 @@ from services.notifications.reminders import Reminders
 from services.notifications.sending import Sender
 from shared.calendar_readers import read_with_icalendar, read_with_icaljs
 from shared.config import Config
+from shared.testing import local
 
 from .smtp_server import Handler, Received
 from .test_rsvp_mail import answer
@@ -40,11 +41,6 @@ FIRST_DAY = datetime.now(ZONE).date() + timedelta(days=10)
 START = datetime.combine(FIRST_DAY, time(12))  # local wall time, as the organizer types it
 HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
-
-
-def local(moment: datetime) -> str:
-    """A local wall time as the API takes it: "2026-12-03T12:00"."""
-    return f"{moment:%Y-%m-%dT%H:%M}"
 
 
 LUNCH = {

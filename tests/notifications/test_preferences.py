@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -37,7 +36,7 @@ from services.notifications.store import Store
 from shared.asyncapi import document
 from shared.config import Config
 from shared.links import preferences_url, unsubscribe_url
-from shared.testing import Browser
+from shared.testing import Browser, thursday
 
 from .smtp_server import Handler
 
@@ -402,8 +401,7 @@ def test_a_preferences_token_is_no_unsubscribe_token(client, stack):
 
 # On the first Thursday two weeks or more from today in the community's zone: an announcement
 # goes out only until the event is over.
-_IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
-THURSDAY = _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7)
+THURSDAY = thursday().date()
 LUNCH = {
     "kind": "peer_lunch",
     "title": "Peer lunch",

@@ -9,10 +9,8 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -20,16 +18,14 @@ import sqlalchemy as sa
 from services.rsvps import store as rsvps_store
 from shared.calendar_readers import read_with_icalendar, read_with_icaljs
 from shared.config import Config
+from shared.testing import COMMUNITY_ZONE, thursday
 
 from .smtp_server import Handler, Received
 
 # A Thursday noon in the community's zone, two to three weeks from now (answers are taken only
 # for what has not begun), and the one after it.
-ZONE = ZoneInfo("America/New_York")
-_IN_TWO_WEEKS = datetime.now(UTC).astimezone(ZONE).date() + timedelta(weeks=2)
-FIRST = datetime.combine(
-    _IN_TWO_WEEKS + timedelta(days=(3 - _IN_TWO_WEEKS.weekday()) % 7), clock_time(12), ZONE
-)
+ZONE = COMMUNITY_ZONE
+FIRST = thursday()
 SECOND = FIRST + timedelta(weeks=1)
 LUNCH = {
     "kind": "peer_lunch",

@@ -1,35 +1,20 @@
 """Answering and cancelling through the rsvps API, with no account, on SQLite and PostgreSQL."""
 
 import json
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from services.events.store import Store as EventsStore
 from services.rsvps import store as rsvps_store
+from shared.testing import COMMUNITY_ZONE, local, thursday
 
 pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
-# The tests' dates are relative to today: the rsvps service takes answers only for what has not
-# begun. Today is read once, so every test of a run agrees on the dates.
-ZONE = ZoneInfo("America/New_York")  # the community's
-IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
-
-
-def thursday(weeks_later: int = 0) -> datetime:
-    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
-    the Thursday `weeks_later` weeks after it (before it, if negative)."""
-    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
-    return datetime.combine(day, time(12), ZONE)
-
-
-def local(moment: datetime) -> str:
-    """A local time as the API takes and gives an occurrence: "2026-12-03T12:00"."""
-    return f"{moment:%Y-%m-%dT%H:%M}"
+ZONE = COMMUNITY_ZONE  # the community's
 
 
 # The dates of a weekly series starting with the lunch, as the API names them.

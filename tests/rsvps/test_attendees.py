@@ -5,9 +5,8 @@ memberships, roles and the digests of API tokens."""
 import csv
 import io
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -18,28 +17,14 @@ from services.events.store import api_tokens as events_api_tokens
 from services.events.store import outbox as events_outbox
 from services.rsvps import store as rsvps_store
 from shared.links import sign_in_url
+from shared.testing import COMMUNITY_ZONE, local, thursday
 from shared.tokens import digest
 
 pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
-# The tests' dates are relative to today: the rsvps service takes answers only for what has not
-# begun. Today is read once, so every test of a run agrees on the dates.
-ZONE = ZoneInfo("America/New_York")  # the community's
-IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
-
-
-def thursday(weeks_later: int = 0) -> datetime:
-    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
-    the Thursday `weeks_later` weeks after it."""
-    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
-    return datetime.combine(day, time(12), ZONE)
-
-
-def local(moment: datetime) -> str:
-    """A local time as the API takes and gives an occurrence: "2026-12-03T12:00"."""
-    return f"{moment:%Y-%m-%dT%H:%M}"
+ZONE = COMMUNITY_ZONE  # the community's
 
 
 # The dates of the weekly series (and the lunch, on the first), as the API names them.

@@ -3,32 +3,17 @@ signed link: no account needed, and nothing changes on a GET."""
 
 import html
 import re
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from services.rsvps import store as rsvps_store
 from shared.links import manage_rsvp_url
+from shared.testing import COMMUNITY_ZONE, local, thursday
 from shared.timewords import DASH
 
-# The tests' dates are relative to today: the rsvps service takes answers only for what has not
-# begun. Today is read once, so every test of a run agrees on the dates.
-ZONE = ZoneInfo("America/New_York")  # the community's
-IN_TWO_WEEKS = datetime.now(ZONE).date() + timedelta(weeks=2)
-
-
-def thursday(weeks_later: int = 0) -> datetime:
-    """Noon in the community's zone on the first Thursday two weeks or more from today, or on
-    the Thursday `weeks_later` weeks after it."""
-    day = IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7, weeks=weeks_later)
-    return datetime.combine(day, time(12), ZONE)
-
-
-def local(moment: datetime) -> str:
-    """A local time as the API takes it and names an occurrence by: "2026-12-03T12:00"."""
-    return f"{moment:%Y-%m-%dT%H:%M}"
+ZONE = COMMUNITY_ZONE  # the community's
 
 
 def day_words(day: date) -> str:

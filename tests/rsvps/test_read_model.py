@@ -16,6 +16,7 @@ from hearth.stack import Stack
 from services.events.store import outbox as events_outbox
 from services.rsvps.model import Event
 from services.rsvps.store import Store, inbox
+from shared.testing import thursday
 
 pytestmark = pytest.mark.parametrize(
     "database",
@@ -344,9 +345,7 @@ def test_a_whole_series_moved_keeps_each_answer_on_its_date(client, organizer, c
     """Answers name a date by its key, which moving the whole series keeps; people and the API
     name it by where the series puts it now."""
     tz = ZoneInfo(community["timezone"])
-    today = datetime.now(tz).date()
-    first = today + timedelta(days=(3 - today.weekday()) % 7 + 7)  # a Thursday a week or more on
-    second, third, fourth = (first + timedelta(weeks=n) for n in (1, 2, 3))
+    first, second, third, fourth = (thursday(weeks, tz).date() for weeks in range(4))
     series = schedule(
         client, organizer, community, starts_at=f"{first}T12:00", ends_at=f"{first}T13:00",
         rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6", capacity=1,

@@ -1,8 +1,7 @@
 """RSVPs persist as the seat rules leave them, one per email and occurrence, on both databases."""
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 from services.rsvps import operations, store
 from services.rsvps.seats import CONFIRMED, MAYBE, WAITLISTED, YES, Attendance, Rsvp, Tally
 from services.rsvps.store import Store
+from shared.testing import thursday
 
 pytestmark = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -18,8 +18,7 @@ pytestmark = pytest.mark.parametrize(
 # The tests' dates are relative to today: the rsvps service takes answers only for what has not
 # begun. Two dates of the consult group by their local start: noon on the first Thursday two weeks
 # or more from today in the community's zone, and a week later.
-IN_TWO_WEEKS = datetime.now(ZoneInfo("America/New_York")).date() + timedelta(weeks=2)
-FIRST = datetime.combine(IN_TWO_WEEKS + timedelta(days=(3 - IN_TWO_WEEKS.weekday()) % 7), time(12))
+FIRST = thursday().replace(tzinfo=None)
 SECOND = FIRST + timedelta(weeks=1)
 
 
