@@ -2,13 +2,17 @@
 JSON schema, from npm), and what it runs exists: every `hearth` command it gives parses as the
 command line would, every database it names is created by deploy/postgres/init.sql, and every
 dependency's condition is one its service can meet. No Docker engine runs here; the processes it
-describes are started directly by tests/integration/test_processes.py."""
+describes are started directly by tests/integration/test_processes.py, and its broker's boot
+configuration by tests/integration/test_rabbitmq_boot.py."""
 
+import base64
+import hashlib
 import json
 import re
 import shlex
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import jsonschema
@@ -97,3 +101,52 @@ def test_every_database_and_dependency_it_names_exists(compose):
                 assert "healthcheck" in services[needed], f"{needed} is never healthy"
             if rule["condition"] == "service_completed_successfully":
                 assert services[needed].get("restart") == "no", f"{needed} would never complete"
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[Path, PurePosixPath]:
+    """A service's files from the repository (short volume syntax), by where they appear inside
+    its container."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            mounts[ROOT / source] = PurePosixPath(target)
+    return mounts
+
+
+def test_the_broker_is_given_every_file_of_deploy_rabbitmq(compose):
+    mounts = bind_mounts(compose["services"]["rabbitmq"])
+    folder = ROOT / "deploy" / "rabbitmq"
+    assert sorted(mounts) == sorted(folder.iterdir()), "mount each file of deploy/rabbitmq/"
+    config = mounts[folder / "rabbitmq.conf"]
+    assert config.parent == PurePosixPath("/etc/rabbitmq/conf.d"), "the image reads conf.d/*.conf"
+    assert config.suffix == ".conf"
+    (definitions,) = re.findall(
+        r"^load_definitions = (\S+)$", (folder / "rabbitmq.conf").read_text(), re.M
+    )
+    # The broker imports every file of that folder, so only the JSON files may be there.
+    imported = {
+        target.name: source.name
+        for source, target in mounts.items()
+        if str(target.parent) == definitions
+    }
+    assert imported == {"definitions.json": "definitions.json", "users.json": "users.json"}
+
+
+def rabbitmq_sha256(salt: bytes, password: str) -> str:
+    """A password hash as RabbitMQ's rabbit_password_hashing_sha256 stores it: the four bytes of
+    salt, then SHA-256 of the salt and the password, in base64."""
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def test_the_broker_user_is_the_one_the_services_log_in_as(compose):
+    url = urlsplit(compose["x-hearth-env"]["AMQP_URL"])
+    users = json.loads((ROOT / "deploy" / "rabbitmq" / "users.json").read_text())
+    (user,) = users["users"]
+    assert user["name"] == url.username == "hearth"
+    assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    salt = base64.b64decode(user["password_hash"])[:4]
+    assert user["password_hash"] == rabbitmq_sha256(salt, url.password or "")
+    assert users["permissions"] == [
+        {"user": "hearth", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+    ]
