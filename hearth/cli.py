@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import signal
 import sys
 from typing import Any
 
 import click
 
+from shared import logs
 from shared.config import SERVICES, Config, ConfigError
 
 
@@ -19,15 +20,33 @@ def _config(dev: bool = False, strict: bool = True) -> Config:
         raise click.UsageError(str(error)) from None
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(role: str | None, service: str | None = None, default_format: str = "json") -> None:
+    """One line per record on stderr: JSON (HEARTH_LOG_FORMAT=json) for the deployed commands,
+    whose lines a log collector reads, or text for a person at a terminal; from HEARTH_LOG_LEVEL
+    (INFO) up. Each line names the kind of process (`role`) and its service, if it has one."""
+    try:
+        logs.configure(
+            os.environ.get("HEARTH_LOG_FORMAT") or default_format,
+            os.environ.get("HEARTH_LOG_LEVEL") or "INFO",
+            role=role,
+            service=service,
+        )
+    except ValueError as error:
+        raise click.UsageError(f"{error} (HEARTH_LOG_FORMAT, HEARTH_LOG_LEVEL)") from None
+
+
+# What a command's log lines call its process: `hearth serve` runs the web process.
+ROLES = {"serve": "web"}
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Hearth: community events for people who hold others."""
+    # Every command logs the same way; `hearth dev` and the commands that know their service
+    # configure it again with what they know.
+    command = ctx.invoked_subcommand
+    _logging(ROLES.get(command or "", command))
 
 
 @main.command()
@@ -35,7 +54,7 @@ def dev() -> None:
     """Run the whole stack in one process (what `make run` runs)."""
     from hearth.dev import run
 
-    _logging()
+    _logging("dev", default_format="text")
     run(_config(dev=True))
 
 
@@ -47,16 +66,30 @@ def dev() -> None:
 def serve(service: str, port: int, host: str, workers: int) -> None:
     """Serve one service's web app with gunicorn (production WSGI server)."""
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
 
     from hearth.stack import Stack
 
+    _logging("web", service)
     config = _config()
+
+    class ServerLogger(Logger):  # type: ignore[misc]
+        """gunicorn's own lines (workers starting, timing out) go through the process's handler,
+        in the same format as the app's, instead of gunicorn's handler. Its access log stays
+        off: the app writes one line per request with the request's ids (shared.web)."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                    log.removeHandler(handler)
+                log.propagate = True
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", ServerLogger)
             self.cfg.set("proc_name", f"hearth-{service}")
 
         def load(self) -> Any:
@@ -79,7 +112,7 @@ def worker(service: str, metrics_port: int | None) -> None:
     from shared import metrics
     from shared.runtime import Worker
 
-    _logging()
+    _logging("worker", service)
     stack = Stack(_config(), [service])
     stack.declare()
     if metrics_port is not None:
@@ -99,7 +132,6 @@ def migrate() -> None:
     """Apply every service's schema migrations to its database."""
     from hearth.stack import Stack
 
-    _logging()
     stack = Stack(_config(strict=False))
     stack.migrate()
     click.echo("migrated: " + ", ".join(stack.services))

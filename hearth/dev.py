@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def run(config: Config) -> None:
+    # Each app logs one line per request with its ids (shared.web): werkzeug's own is a repeat.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = Stack(config)
     stack.migrate()
     console = Subscription(

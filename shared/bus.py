@@ -21,7 +21,7 @@ from typing import Any
 import kombu
 from kombu.mixins import ConsumerMixin
 
-from shared import metrics
+from shared import logs, metrics
 from shared.envelope import Envelope, MalformedMessage
 
 log = logging.getLogger(__name__)
@@ -311,9 +311,28 @@ def process(
     message's fault: it is retried after the first delay (or a pause in place), uncounted.
     """
     started = time.perf_counter()
-    outcome = _process(message, subscription, publisher, retry_queue, max_attempts)
+    # Every line logged while handling it carries the message's ids, which the publisher set
+    # from its envelope, so even one that is not an envelope can be traced.
+    properties = message.properties
+    with logs.context(
+        queue=subscription.queue,
+        correlation_id=properties.get("correlation_id"),
+        message_id=properties.get("message_id"),
+        message_type=properties.get("type"),
+    ):
+        outcome = _process(message, subscription, publisher, retry_queue, max_attempts)
+        elapsed = time.perf_counter() - started
+        if outcome == "handled":
+            # One line per message, as the web logs one per request: how a correlation id is
+            # followed from service to service. Failures were logged where they happened.
+            log.info(
+                "handled %s in %.1f ms",
+                properties.get("type") or "a message",
+                elapsed * 1000,
+                extra={"duration_ms": round(elapsed * 1000, 1)},
+            )
     metrics.CONSUMED.labels(subscription.queue, outcome).inc()
-    metrics.HANDLING.labels(subscription.queue).observe(time.perf_counter() - started)
+    metrics.HANDLING.labels(subscription.queue).observe(elapsed)
 
 
 def _process(

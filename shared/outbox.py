@@ -8,6 +8,7 @@ redelivered message changes nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 from shared import metrics
 from shared.db import UTCDateTime, insert
 from shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
 
 # Autoincrementing ids on both backends: SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -179,6 +182,15 @@ class Relay:
                 )
         for row in rows:
             metrics.PUBLISHED.labels(row.type).inc()
+        # Only at DEBUG: a busy relay publishes thousands a second.
+        if rows and log.isEnabledFor(logging.DEBUG):
+            for row in rows:
+                ids = {
+                    "correlation_id": row.correlation_id,
+                    "message_id": row.message_id,
+                    "message_type": row.type,
+                }
+                log.debug("published %s", row.type, extra=ids)
         return len(rows)
 
     def publish_all(self) -> int:

@@ -26,6 +26,7 @@ from prometheus_client import (
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from shared import logs
 from shared.bus import Bus
 from shared.config import Config
 from shared.inputs import messages_by_field
@@ -33,6 +34,8 @@ from shared.openapi import blueprint as openapi_blueprint
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)
+# One line per request answered, with its ids, method, path, status and time taken.
+access_log = logging.getLogger("hearth.access")
 
 SESSION_COOKIE = "hearth_session"
 PROBLEM_JSON = "application/problem+json"
@@ -242,22 +245,52 @@ def install(
 
     app.register_blueprint(ops)
 
+    # Probes come every few seconds from the orchestrator: their access lines are DEBUG.
+    probes = {f"{prefix}healthz", f"{prefix}readyz", f"{prefix}metrics"}
+
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Correlation-ID", "")
         g.correlation_id = incoming if _is_uuid(incoming) else str(uuid.uuid4())
+        # The gateway's id of this request if it sent one (nginx's $request_id is 32 hex
+        # digits), so its lines and ours can be matched.
+        request_id = request.headers.get("X-Request-ID", "")
+        g.request_id = request_id if _is_uuid(request_id) else uuid.uuid4().hex
+        # Every line logged while answering carries the ids; reset when the request ends.
+        g.log_context = logs.bind(
+            service=service, correlation_id=g.correlation_id, request_id=g.request_id
+        )
 
     @app.after_request
     def _finish(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.requests.labels(service, request.method, endpoint, response.status_code).inc()
-        metrics.latency.labels(service, endpoint).observe(
-            time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.latency.labels(service, endpoint).observe(elapsed)
+        access_log.log(
+            logging.DEBUG if request.path in probes else logging.INFO,
+            "%s %s %d",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if "correlation_id" in g:
+            response.headers.setdefault("X-Correlation-ID", g.correlation_id)
         return response
+
+    @app.teardown_request
+    def _forget(error: BaseException | None) -> None:
+        if "log_context" in g:
+            logs.unbind(g.pop("log_context"))
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
