@@ -176,6 +176,15 @@ def queues_on(node: Node) -> dict[str, dict[str, Any]]:
 
 
 def test_the_broker_boots_with_the_topology_and_the_services_user(node, tmp_path):
+    # Compose's health check, which the services wait for, passes once the node listens.
+    kind, command, *arguments = COMPOSE["services"]["rabbitmq"]["healthcheck"]["test"]
+    assert (kind, command) == ("CMD", "rabbitmq-diagnostics")
+    check = subprocess.run(
+        [script(command), "-n", node.name, *arguments],
+        env=node.environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
     users = node.ctl("list_users", "--formatter", "json").stdout
     # Importing definitions at the first boot skips the default guest user; only ours exists.
     assert [user["user"] for user in json.loads(users)] == ["hearth"]
