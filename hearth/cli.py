@@ -24,15 +24,15 @@ def _logging(role: str | None, service: str | None = None, default_format: str =
     """One line per record on stderr: JSON (HEARTH_LOG_FORMAT=json) for the deployed commands,
     whose lines a log collector reads, or text for a person at a terminal; from HEARTH_LOG_LEVEL
     (INFO) up. Each line names the kind of process (`role`) and its service, if it has one."""
-    try:
-        logs.configure(
-            os.environ.get("HEARTH_LOG_FORMAT") or default_format,
-            os.environ.get("HEARTH_LOG_LEVEL") or "INFO",
-            role=role,
-            service=service,
+    format = os.environ.get("HEARTH_LOG_FORMAT") or default_format
+    if format not in logs.FORMATS:
+        raise click.UsageError(f"HEARTH_LOG_FORMAT must be json or text, not {format!r}")
+    level = (os.environ.get("HEARTH_LOG_LEVEL") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise click.UsageError(
+            f"HEARTH_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level.lower()!r}"
         )
-    except ValueError as error:
-        raise click.UsageError(f"{error} (HEARTH_LOG_FORMAT, HEARTH_LOG_LEVEL)") from None
+    logs.configure(format, level, role=role, service=service)
 
 
 # What a command's log lines call its process: `hearth serve` runs the web process.
@@ -65,12 +65,12 @@ def dev() -> None:
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn processes")
 def serve(service: str, port: int, host: str, workers: int) -> None:
     """Serve one service's web app with gunicorn (production WSGI server)."""
+    _logging("web", service)
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
 
     from hearth.stack import Stack
 
-    _logging("web", service)
     config = _config()
 
     class ServerLogger(Logger):  # type: ignore[misc]
