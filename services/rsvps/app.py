@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from services.rsvps import api, attendees, handlers, operations, pages, store
+from services.rsvps.metrics import RsvpsCollector
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
@@ -65,6 +66,7 @@ def create_app(config: Config, bus: Bus, parts: Service | None = None) -> Flask:
         store=store.Store(parts.engine, parts.outbox),
         openapi=api.openapi_document,
     )
+    app.extensions["hearth.metrics"].registry.register(RsvpsCollector(parts.engine))
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(attendees.bp)
