@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -129,7 +130,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)  # our own session: the script and the node it started
+            os.killpg(process.pid, signal.SIGKILL)  # our own session: the script and the node it started
             process.wait(timeout=30)
         assert node.ctl("status", check=False).returncode != 0, f"{name} still answers"
         assert node.running_processes() == "", f"{name} left processes behind"
