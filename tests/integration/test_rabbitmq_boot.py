@@ -130,7 +130,8 @@ def node(tmp_path: Path) -> Iterator[Node]:
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # our own session: the script and the node it started
+            # Our own session: the script and the node it started.
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
         assert node.ctl("status", check=False).returncode != 0, f"{name} still answers"
         assert node.running_processes() == "", f"{name} left processes behind"
