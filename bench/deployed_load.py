@@ -15,7 +15,7 @@ Setup (timed and printed, not measured): an organizer (`hearth token`) creates o
 with MEMBERS members (one in four with a phone) over the API; schedules a weekly consult group
 (SERIES_DATES dates, 12 seats each), a CE training (40 seats) and a peer lunch (16 seats), which
 take the answers of the load, and STATIC_EVENTS one-off events with STATIC_ATTENDEES confirmed
-attendees each, which take the organizer's edits. Every member is announced every event by mail
+attendees each, which take the organizer's edits. Every member is told of every event by mail
 and every seeded answer confirmed by mail; the run waits for all of them.
 
 Each load level runs CLIENTS threads (requests.Session each, one request at a time) for
@@ -419,9 +419,13 @@ def seed(api: Api, secret_key: str, members: int) -> tuple[Community, int]:
         path = personal_feed_path(secret_key, added["id"], 0)
         people.append(Member(added["id"], added["email"], added["name"], added["phone"], path))
 
+    scheduled = 0
+
     def schedule(body: dict[str, Any]) -> str:
-        made = api.call("POST", "events", f"/api/communities/{slug}/events", 201, json=body)
-        return str(made["id"])
+        nonlocal scheduled
+        event = api.call("POST", "events", f"/api/communities/{slug}/events", 201, json=body)
+        scheduled += 1
+        return str(event["id"])
 
     first = thursday(1)
     series = schedule({
@@ -446,9 +450,8 @@ def seed(api: Api, secret_key: str, members: int) -> tuple[Community, int]:
         })  # fmt: skip
         static[event_id] = 0
         static_start[event_id] = local(start)
-    events = len(targets) - SERIES_DATES + 1 + len(static)
     # Everyone in the community is told of every event, the organizer too.
-    mails = (members + 1) * events
+    mails = (members + 1) * scheduled
 
     everything = [target.event_id for target in targets] + list(static)
     wait_until("the rsvps service to hear of the events", lambda: known_to_rsvps(api, everything))
