@@ -43,10 +43,10 @@ ROLES = {"serve": "web"}
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Hearth: community events for people who hold others."""
-    # Every command logs the same way; `hearth dev` and the commands that know their service
-    # configure it again with what they know.
-    command = ctx.invoked_subcommand
-    _logging(ROLES.get(command or "", command))
+    # Every command logs the same way, from its start; the commands that run one service
+    # configure it again to name it. `hearth dev` (`make run`) is read by a person, in a terminal.
+    command = ctx.invoked_subcommand or ""
+    _logging(ROLES.get(command, command), default_format="text" if command == "dev" else "json")
 
 
 @main.command()
@@ -54,7 +54,6 @@ def dev() -> None:
     """Run the whole stack in one process (what `make run` runs)."""
     from hearth.dev import run
 
-    _logging("dev", default_format="text")
     run(_config(dev=True))
 
 
