@@ -268,15 +268,16 @@ def install(
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.requests.labels(service, request.method, endpoint, response.status_code).inc()
         metrics.latency.labels(service, endpoint).observe(elapsed)
+        path = _loggable_path()
         access_log.log(
             logging.DEBUG if request.path in probes else logging.INFO,
             "%s %s %d",
             request.method,
-            request.path,
+            path,
             response.status_code,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 1),
             },
@@ -311,6 +312,13 @@ def install(
             render_template("error.html", status=error.code, message=error.description),
             error.code or 500,
         )
+
+
+def _loggable_path() -> str:
+    """The request's path without the secret of a signed link or a private feed (a route's
+    `<token>`), which anyone who reads the logs could otherwise use."""
+    token = (request.view_args or {}).get("token")
+    return request.path.replace(token, "<token>") if token else request.path
 
 
 def _is_uuid(value: str) -> bool:

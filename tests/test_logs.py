@@ -232,6 +232,14 @@ def test_one_rsvp_is_followed_through_the_three_services(
     [message_id] = {line["message_id"] for line in trail if "message_id" in line}
     uuid.UUID(message_id)
 
+    # The answer's manage link is a secret: its line names the route, not the token.
+    manage = answered.json["manage_url"].removeprefix(stack.config.base_url)
+    token = manage.rsplit("/", 1)[1]
+    assert client.get(manage).status_code == 200
+    last = lines.of("hearth.access")[-1]
+    assert last["path"] == "/rsvps/manage/<token>"
+    assert token not in lines.stream.getvalue()
+
 
 def test_the_commands_write_json_unless_told_text(tmp_path):
     env = {
