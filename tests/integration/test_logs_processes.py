@@ -118,7 +118,8 @@ def test_a_requests_correlation_id_is_on_the_lines_of_each_process_it_reached(
     base = f"http://127.0.0.1:{port}"
     serve = [*HEARTH, "serve", "events", "--port", str(port), "--host", "127.0.0.1"]
     try:
-        with process([*serve, "--workers", "1"], env, f"{base}/healthz") as web:
+        web_log = tmp_path / "events-web.log"
+        with process([*serve, "--workers", "1"], env, f"{base}/healthz", web_log) as web:
             for queue in ("events.calendar", "rsvps.events"):
                 deadline = time.monotonic() + 60
                 while consumers_of(amqp_url, prefix + queue) == 0:
@@ -154,13 +155,13 @@ def test_a_requests_correlation_id_is_on_the_lines_of_each_process_it_reached(
                 for service in workers
             }
             web.terminate()
-            served, _ = web.communicate(timeout=30)
+            web.wait(30)
     finally:
         for worker in workers.values():
             worker.terminate()
             worker.wait(10)
 
-    web_lines = [json.loads(line) for line in served.splitlines()]
+    web_lines = [json.loads(line) for line in web_log.read_text().splitlines()]
     [access] = [line for line in web_lines if line.get("correlation_id") == correlation_id]
     assert access["logger"] == "hearth.access"
     assert (access["service"], access["process"]) == ("events", "web")

@@ -5,10 +5,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import broker_control
 import pika
@@ -108,32 +110,36 @@ def watching(amqp_url: str, binding: str = "events.#") -> Iterator[Watcher]:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{' '.join(args)} exited early:\n{proc.stdout.read()}")
-            try:
-                if requests.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{ready_url} did not answer within 60 s")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
+def process(
+    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """The command, started and answering `ready_url`; stopped afterwards. Its output goes to
+    `log` (or a temporary file), shown if it fails: a pipe nobody reads would fill with its log
+    lines and stop it."""
+    with open(log, "w+b") if log else tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    output.seek(0)
+                    pytest.fail(f"{' '.join(args)} exited early:\n{output.read().decode()}")
+                try:
+                    if requests.get(ready_url, timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{ready_url} did not answer within 60 s")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_for_row(url: str, query, expected: tuple, deadline: float = 30.0):
@@ -286,9 +292,8 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
         worker = subprocess.Popen(
             [*HEARTH, "worker", "events", "--metrics-port", str(metrics_port)],
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             messages = seen.collect(lambda received: received)
@@ -303,7 +308,6 @@ def test_the_deployed_commands_serve_migrate_topology_token_and_worker(environme
         finally:
             worker.terminate()
             worker.wait(10)
-            worker.stdout.close()
         [(properties, body)] = messages
         check_envelope(properties, body)
         assert body["payload"]["community"]["slug"] == created.json()["slug"]

@@ -34,10 +34,13 @@ def databases(postgres_server):
 
 
 @contextmanager
-def rsvps_server(env, port):
+def rsvps_server(env, port, log_path):
+    """`hearth serve rsvps`, its log in a file: a pipe nobody reads would fill with its access
+    lines and stop the server."""
     command = [sys.executable, "-m", "hearth.cli", "serve", "rsvps", "--port", str(port),
                "--host", "127.0.0.1", "--workers", "2"]  # fmt: skip
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -47,13 +50,12 @@ def rsvps_server(env, port):
             except requests.ConnectionError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hearth serve rsvps did not start: {server.stderr.read().decode()}")
+                pytest.fail(f"hearth serve rsvps did not start: {log_path.read_text()}")
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(15)
-        server.stderr.close()
 
 
 def free_port():
@@ -72,7 +74,7 @@ def stack(config, databases):
     stack.stop()
 
 
-def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
+def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack, tmp_path):
     # The event is scheduled through the events service and reaches the rsvps read model
     # through the messages.
     client = stack.app("events").test_client()
@@ -98,7 +100,10 @@ def test_300_answers_for_25_seats_then_20_dropouts(config, databases, stack):
         "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672//",
         **{f"{name.upper()}_DATABASE_URL": url for name, url in databases.items()},
     }
-    with rsvps_server(env, free_port()) as base, ThreadPoolExecutor(max_workers=40) as pool:
+    with (
+        rsvps_server(env, free_port(), tmp_path / "rsvps.log") as base,
+        ThreadPoolExecutor(max_workers=40) as pool,
+    ):
         url = f"{base}/rsvps/api/events/{training['id']}/rsvps"
 
         def answer(n):
