@@ -3,9 +3,10 @@ tests that share one broker never consume each other's messages.
 
 A deployment has one exchange and fixed queue names, so `Config.from_env` reads none; this entry
 point is `hearth` with `exchange` and `queue_prefix` taken from HEARTH_TEST_EXCHANGE and
-HEARTH_TEST_QUEUE_PREFIX, and, if HEARTH_TEST_CLAIM_SECONDS is set, senders' claims that long
-(sending.CLAIM), so a test does not wait minutes for what a killed worker had claimed; nothing else
-changed:
+HEARTH_TEST_QUEUE_PREFIX; if HEARTH_TEST_RETRY_DELAYS is set (seconds, comma-separated), failed
+messages wait that long before each retry instead of up to a minute; and, if
+HEARTH_TEST_CLAIM_SECONDS is set, senders' claims last that long (sending.CLAIM), so a test does
+not wait minutes for what a killed worker had claimed. Nothing else changes:
 
     python tests/integration/hearth_with_test_topology.py worker notifications
 """
@@ -27,9 +28,11 @@ deployment_config = Config.from_env
 def config_with_test_names(
     env: Mapping[str, str] | None = None, *, dev: bool = False, strict: bool = True
 ) -> Config:
+    delays = os.environ.get("HEARTH_TEST_RETRY_DELAYS")
     return deployment_config(env, dev=dev, strict=strict).with_changes(
         exchange=os.environ["HEARTH_TEST_EXCHANGE"],
         queue_prefix=os.environ["HEARTH_TEST_QUEUE_PREFIX"],
+        retry_delays=tuple(float(delay) for delay in delays.split(",")) if delays else None,
     )
 
 
