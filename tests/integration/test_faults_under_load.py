@@ -132,6 +132,9 @@ class Deployment:
         process.kill()
         process.wait()
 
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
     def exited(self) -> dict[str, int | None]:
         return {name: process.poll() for name, process in self.processes.items() if process.poll()}
 
@@ -594,6 +597,9 @@ def test_under_load_nothing_is_lost_or_doubled_when_workers_die_and_the_broker_f
     )
     time.sleep(2.0)  # room for a second copy, were one coming
     assert d.exited() == {}, "only the killed worker stopped"
+    for name in d.processes:
+        if "-worker-" in name:
+            assert "Connection to broker lost" in d.log(name), f"the faults reached {name}"
     assert guests.failures == [], "requests were refused during the faults"
     assert guests.polls > 0
     rows = ledger(d)
