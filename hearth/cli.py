@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from shared import logs
-from shared.config import SERVICES, Config, ConfigError
+from shared.config import NO_BROKER, SERVICES, Config, ConfigError
 
 
 def _config(dev: bool = False, strict: bool = True) -> Config:
@@ -18,6 +18,15 @@ def _config(dev: bool = False, strict: bool = True) -> Config:
         return Config.from_env(dev=dev, strict=strict)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+
+
+def _broker_config() -> Config:
+    """For the operator commands that talk to the broker alone: AMQP_URL must be given, and
+    nothing else (they sign nothing, so they need no secret key)."""
+    config = _config(strict=False)
+    if not config.uses_broker:
+        raise click.UsageError(NO_BROKER)
+    return config
 
 
 def _logging(role: str | None, service: str | None = None, default_format: str = "json") -> None:
@@ -153,7 +162,7 @@ def topology(definitions: bool) -> None:
         document = stack.bus.topology.definitions(stack.subscriptions)
         click.echo(json.dumps(document, indent=2, sort_keys=True))
         return
-    stack = Stack(_config())
+    stack = Stack(_broker_config())
     stack.declare()
     names = [sub.queue for sub in stack.subscriptions]
     click.echo(
@@ -172,7 +181,7 @@ def _dead_letters(queue: str | None = None) -> tuple[Any, Any]:
     from hearth.stack import Stack
     from shared.dead_letters import NoSuchQueue, find
 
-    stack = Stack(_config(strict=False))
+    stack = Stack(_broker_config())
     if queue is None:
         return stack.bus, stack.subscriptions
     try:

@@ -12,6 +12,7 @@ safety net for a consumer that dies mid-message.
 from __future__ import annotations
 
 import logging
+import random
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -198,6 +199,13 @@ class Bus:
     def __init__(self, url: str, topology: Topology) -> None:
         self.url = url
         self.topology = topology
+        # A cluster's nodes may be listed `;`-separated; a connection tries them in turn from the
+        # first. Each process takes them in an order of its own, so that processes spread over
+        # the nodes instead of all using the first (kombu's own "shuffle" picks at random on
+        # each try, so a few tries might all hit a node that is down).
+        nodes = url.split(";")
+        random.shuffle(nodes)
+        self._nodes = ";".join(nodes)
 
     @property
     def in_process(self) -> bool:
@@ -210,7 +218,7 @@ class Bus:
                 "memory://localhost/", transport_options={"polling_interval": 0.05}
             )
         return kombu.Connection(
-            self.url,
+            self._nodes,
             heartbeat=heartbeat,
             connect_timeout=5,
             transport_options={"confirm_publish": True},

@@ -12,6 +12,11 @@ SERVICES = ("events", "rsvps", "notifications")
 MEMORY_BUS = "memory://"
 
 
+NO_BROKER = (
+    "AMQP_URL is not set: give the RabbitMQ URL, for example amqp://guest:guest@127.0.0.1:5672//"
+)
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
@@ -82,10 +87,7 @@ class Config:
                     "the same for every process of one deployment."
                 )
             if not amqp_url:
-                raise ConfigError(
-                    "AMQP_URL is not set: give the RabbitMQ URL, "
-                    "for example amqp://guest:guest@127.0.0.1:5672//"
-                )
+                raise ConfigError(NO_BROKER)
         return cls(
             port=port,
             data_dir=data_dir,

@@ -7,6 +7,7 @@ its effects with a deadline rather than sleeping.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -304,3 +305,35 @@ def test_a_message_delivered_twice_has_its_effect_once(
     assert event is not None
     assert (event.capacity, event.sequence) == (6, 0)
     assert claims == 1
+
+
+def test_a_list_of_broker_urls_gets_past_a_node_that_is_down(stack, declare, consume, deliveries):
+    """AMQP_URL may name every node of a cluster, separated by `;`. With one of them down, each
+    new connection (a readiness check, a publisher) gets to one that is up. Each process takes
+    the nodes in an order of its own: over 8 of them, the one that is down comes first in most."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = closed.getsockname()[1]  # nothing listens there once the socket is closed
+    nodes = f"amqp://guest:guest@127.0.0.1:{nobody}//;{stack.bus.url}"
+    received: list[Envelope] = []
+    probe = declare(
+        Subscription(stack.bus.topology.queue_name("probe", "failover"), ("probe.#",),
+                     received.append)
+    )  # fmt: skip
+    consume(probe)
+    sent = [ping(n=n) for n in range(8)]
+    for envelope in sent:
+        listed = bus.Bus(nodes, stack.bus.topology)  # as a new process would
+        listed.ping()
+        publisher = listed.publisher()
+        try:
+            publisher.publish(
+                envelope.to_json(),
+                type=envelope.type,
+                message_id=envelope.id,
+                correlation_id=envelope.correlation_id,
+            )
+        finally:
+            publisher.close()
+    wait_until(lambda: len(received) == len(sent), "the messages to arrive")
+    assert sorted(e.id for e in received) == sorted(e.id for e in sent)

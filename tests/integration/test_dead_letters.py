@@ -154,6 +154,14 @@ def test_the_command_lists_shows_replays_and_purges(stack, config, amqp_url, tmp
 
     listed = hearth("list")
     assert listed.returncode == 0, listed.stderr
+    without_broker = subprocess.run(
+        [*HEARTH, "dead-letters", "list"],
+        env={name: value for name, value in env.items() if name != "AMQP_URL"},
+        capture_output=True,
+        text=True,
+    )
+    assert without_broker.returncode == 2
+    assert "AMQP_URL is not set" in without_broker.stderr
     assert f"      2  {queue.dead_letter_queue}" in listed.stdout.splitlines()
     shown = hearth("show", queue.queue)
     assert "m-1  events.event_scheduled  attempts=1" in shown.stdout
