@@ -138,27 +138,21 @@ class Deployment:
     def exited(self) -> dict[str, int | None]:
         return {name: process.poll() for name, process in self.processes.items() if process.poll()}
 
-    def consumers(self) -> dict[str, int]:
-        """The consumers of each work queue."""
+    def queues(self) -> dict[str, tuple[int, int]]:
+        """(messages ready, consumers) of each work queue."""
         with self.stack.bus.connection() as connection:
             channel = connection.default_channel
-            return {
-                subscription.queue: channel.queue_declare(
-                    subscription.queue, passive=True
-                ).consumer_count
-                for subscription in self.stack.subscriptions
-            }
+            found = {}
+            for subscription in self.stack.subscriptions:
+                _, ready, consumers = channel.queue_declare(subscription.queue, passive=True)
+                found[subscription.queue] = (ready, consumers)
+            return found
+
+    def consumers(self) -> dict[str, int]:
+        return {queue: consumers for queue, (_, consumers) in self.queues().items()}
 
     def waiting(self) -> dict[str, int]:
-        """The messages ready in each work queue."""
-        with self.stack.bus.connection() as connection:
-            channel = connection.default_channel
-            return {
-                subscription.queue: channel.queue_declare(
-                    subscription.queue, passive=True
-                ).message_count
-                for subscription in self.stack.subscriptions
-            }
+        return {queue: ready for queue, (ready, _) in self.queues().items()}
 
     def ready(self) -> bool:
         """Every web process answers, and every work queue has its two replicas' consumers."""
