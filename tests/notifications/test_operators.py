@@ -67,6 +67,6 @@ def test_hearth_deliveries_lists_what_is_waiting_or_failed_with_the_reason(stack
     failed = CliRunner().invoke(main, ["deliveries", "--state", "failed"], env=env)
 
     assert listed.exit_code == 0, listed.output
-    assert "waiting@example.org" in listed.output and "refused@example.org" in listed.output
-    assert failed.output.count("\n") == 1
-    assert "failed" in failed.output and "550 5.1.1 no such user" in failed.output
+    assert "waiting@example.org" in listed.stdout and "refused@example.org" in listed.stdout
+    assert failed.stdout.count("\n") == 1
+    assert "failed" in failed.stdout and "550 5.1.1 no such user" in failed.stdout
