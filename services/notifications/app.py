@@ -18,7 +18,6 @@ from services.notifications.reminders import Reminders
 from shared.bus import Bus, Subscription, Topology
 from shared.config import Config
 from shared.db import make_engine
-from shared.envelope import Envelope
 from shared.openapi import document
 from shared.outbox import Outbox
 from shared.runtime import Service, Task, transactional
@@ -40,9 +39,15 @@ def service(config: Config) -> Service:
     communities and members, with their contact details, from the events service's messages."""
     engine = make_engine(config.database_url(NAME))
     outbox = Outbox(store.outbox)
-    notifications_store = store.Store(engine, outbox)
-    topology = Topology(config.exchange, config.queue_prefix)
     senders: list[Task] = []
+
+    def wake_senders() -> None:
+        """After a commit that queued deliveries: they may go out now, not at the next poll."""
+        for sender in senders:
+            sender.wake.set()
+
+    notifications_store = store.Store(engine, outbox, on_queued=wake_senders)
+    topology = Topology(config.exchange, config.queue_prefix)
     courier = email_courier(config)
     if courier is not None:
         mail_sender = sending.Sender(notifications_store, EMAIL, courier)
@@ -52,31 +57,13 @@ def service(config: Config) -> Service:
         text_sender = sending.Sender(notifications_store, SMS, texts_courier)
         senders.append(Task("sms", partial(text_sender.send_all, within=SLICE)))
 
-    def wake_senders() -> None:
-        """After a commit that queued deliveries: they may go out now, not at the next poll."""
-        for sender in senders:
-            sender.wake.set()
-
     reminders = Reminders(notifications_store)
-
-    def remind() -> int:
-        queued = reminders.queue_due()
-        if queued:
-            wake_senders()
-        return queued
-
-    handle = transactional(
-        notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
-    )
-
-    def handle_and_wake(envelope: Envelope) -> None:
-        handle(envelope)
-        wake_senders()
-
     events = Subscription(
         queue=topology.queue_name(NAME, "events"),
         bindings=tuple(handlers.HANDLERS),
-        handle=handle_and_wake,
+        handle=transactional(
+            notifications_store.begin, store.inbox, "notifications.events", handlers.HANDLERS
+        ),
     )
     return Service(
         name=NAME,
@@ -84,7 +71,7 @@ def service(config: Config) -> Service:
         outbox=outbox,
         migrations=MIGRATIONS,
         subscriptions=[events],
-        tasks=[*senders, Task("reminders", remind)],
+        tasks=[*senders, Task("reminders", reminders.queue_due)],
     )
 
 

@@ -3,11 +3,13 @@ mailbox, and the unit of work with the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 import shared.outbox
 from services.notifications.model import (
@@ -28,7 +30,7 @@ from services.notifications.model import (
     SeriesDate,
 )
 from shared.db import UTCDateTime, insert, metadata, record_if_newer
-from shared.outbox import BigId, inbox_table, outbox_table
+from shared.outbox import BigId, Outbox, inbox_table, outbox_table
 
 meta = metadata()
 
@@ -243,6 +245,8 @@ inbox = inbox_table(meta)
 
 class UnitOfWork(shared.outbox.UnitOfWork):
     """One transaction: the notifications service's queries and the outbox it writes to."""
+
+    queued: int = 0  # deliveries it queued
 
     # The read model of communities and members
 
@@ -582,7 +586,9 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         if not rows:
             return []
         statement = insert(self.conn, deliveries).on_conflict_do_nothing()
-        return list(self.conn.execute(statement.returning(deliveries.c.key), rows).scalars())
+        keys = list(self.conn.execute(statement.returning(deliveries.c.key), rows).scalars())
+        self.queued += len(keys)
+        return keys
 
     def claim_due(self, channel: str, now: datetime, limit: int, until: datetime) -> list[Delivery]:
         """Deliveries on `channel` waiting to be tried, oldest due first, claimed until `until`
@@ -686,9 +692,24 @@ class UnitOfWork(shared.outbox.UnitOfWork):
 
 
 class Store(shared.outbox.Store[UnitOfWork]):
-    """Opens units of work on the notifications database."""
+    """Opens units of work on the notifications database. `on_queued` is called after each
+    commit that queued deliveries, so that the senders of this process send them at once (and
+    not after every message handled, most of which queue nothing)."""
 
     unit_of_work = UnitOfWork
+
+    def __init__(
+        self, engine: Engine, outbox: Outbox, on_queued: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(engine, outbox)
+        self.on_queued = on_queued
+
+    @contextmanager
+    def _transaction(self, conn: Connection) -> Iterator[UnitOfWork]:
+        with super()._transaction(conn) as uow:
+            yield uow
+        if uow.queued and self.on_queued is not None:
+            self.on_queued()
 
 
 # --- Texting consent: may this phone number be texted? -------------------------------------
