@@ -453,6 +453,11 @@ def test_under_load_nothing_is_lost_or_doubled_when_workers_die_and_the_broker_f
 
     community = created("/api/communities", {"name": "Harbor Peer Network", "timezone": zone})
     slug = community["slug"]
+    # As members join before the events they hear of: an announcement goes to the members the
+    # notifications service knows when it handles the event, and two replicas may handle the
+    # membership and the event at the same time.
+    memberships = sa.select(sa.func.count()).select_from(notifications_store.memberships)
+    d.wait_until(lambda: d.rows("notifications", memberships)[0][0] == 1, "the organizer")
     lunch_start = datetime.now(UTC) + timedelta(hours=3)
     lunch = created(
         f"/api/communities/{slug}/events",
@@ -583,7 +588,7 @@ def test_under_load_nothing_is_lost_or_doubled_when_workers_die_and_the_broker_f
         120,
         lambda: (
             Counter((row.channel, row.state) for row in ledger(d)),
-            sum(expected.values()),
+            expected - Counter((row.recipient, row.kind) for row in ledger(d)),
             (len(d.mail.received), len(d.texts.accepted)),
             unpublished(d),
             d.waiting(),
