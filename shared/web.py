@@ -34,6 +34,14 @@ from shared.openapi import blueprint as openapi_blueprint
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)
+
+# Only our own files: no inline script or style (so injected markup cannot run or restyle), no
+# plugins, forms that post only to us, and no framing by other sites (a page of one button, such
+# as "cancel my RSVP", must not be clickable through someone else's page).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # One line per request answered, with its ids, method, path, status and time taken.
 access_log = logging.getLogger("hearth.access")
 
@@ -284,6 +292,9 @@ def install(
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # A view that needs more (the dev mailbox's preview of a mail) sets its own first.
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")  # for browsers before CSP 2
         if "correlation_id" in g:
             response.headers.setdefault("X-Correlation-ID", g.correlation_id)
         return response

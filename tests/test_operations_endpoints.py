@@ -53,3 +53,19 @@ def test_metrics_count_requests_and_the_outbox_backlog(client, organizer, commun
     rsvps = client.get("/rsvps/metrics")
     assert rsvps.status_code == 200
     assert 'hearth_outbox_backlog{service="rsvps"}' in rsvps.text
+
+
+@pytest.mark.parametrize("path", ["/", "/sign-in", "/rsvps/healthz", "/notifications/healthz"])
+def test_every_answer_forbids_inline_script_and_framing(client, path):
+    """No inline script or style runs, whatever markup got into a page, and no other site can
+    frame a page of one button (such as "cancel my RSVP") to have it clicked unseen."""
+    headers = client.get(path).headers
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'self'"
+    assert "script-src" not in policy and "style-src" not in policy  # both only 'self'
+    assert policy["frame-ancestors"] == "'none'" and policy["form-action"] == "'self'"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"

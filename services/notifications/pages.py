@@ -11,12 +11,23 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from services.notifications import sms
 from services.notifications.model import EMAIL, SMS
 from services.notifications.reminders import Reminders
+from shared.web import CONTENT_SECURITY_POLICY
 
 # How far ahead the dev mailbox may queue reminders: two weeks covers every demo event.
 MOST_HOURS_AHEAD = 14 * 24
@@ -55,14 +66,22 @@ def dev_mailbox(
         return redirect(url_for(".mailbox"))
 
     @bp.get("/<int:message_id>")
-    def message(message_id: int) -> str:
+    def message(message_id: int) -> Response:
         with current_app.extensions["hearth.store"].begin() as uow:
             stored = uow.mailbox_message(message_id)
         if stored is None:
             abort(404)
         parts = mime_parts(stored["content"]) if stored["channel"] == EMAIL else None
         text = text_facts(stored["content"]) if stored["channel"] == SMS else None
-        return render_template("mailbox_message.html", stored=stored, parts=parts, text=text)
+        page = make_response(
+            render_template("mailbox_message.html", stored=stored, parts=parts, text=text)
+        )
+        # A mail's HTML part styles itself inline, as mail programs expect; its preview is a
+        # sandboxed frame (no scripts) of this page, so this page allows inline styles.
+        page.headers["Content-Security-Policy"] = (
+            CONTENT_SECURITY_POLICY + "; style-src 'self' 'unsafe-inline'"
+        )
+        return page
 
     return bp
 

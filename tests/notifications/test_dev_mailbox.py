@@ -38,6 +38,10 @@ def test_without_smtp_the_sign_in_mail_is_in_the_dev_mailbox(client, stack, orga
     assert "Message-ID" in page.text
     [url] = set(re.findall(r"(http://127\.0\.0\.1:8000/sign-in/[\w.-]+)", page.text))
     assert "<iframe" in page.text, "the HTML part is shown"
+    # Its preview styles itself inline, as mail does: this page alone allows inline styles.
+    policy = page.headers["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src" not in policy  # scripts stay at default-src 'self'
     # The link from the mailbox signs Dana in.
     response = client.submit(url.removeprefix("http://127.0.0.1:8000"), {})
     assert response.status_code == 302, response.text
