@@ -42,7 +42,10 @@ def request_context() -> operations.Context:
 
 def _safe_next(url: str | None) -> str | None:
     # Only same-site paths, so a crafted link cannot send someone elsewhere after signing in.
+    # Browsers read a backslash as a slash, so "/\\evil.example" is "//evil.example" to them.
     if not url or len(url) > 500 or not url.startswith("/") or url.startswith("//"):
+        return None
+    if "\\" in url or any(ord(character) < 32 for character in url):
         return None
     if urlsplit(url).netloc:
         return None

@@ -129,9 +129,10 @@ def test_an_invalid_address_is_explained(client):
 
 
 def test_after_sign_in_only_same_site_next_pages_are_followed(client, stack, member):
-    path = path_of(request_link(client, stack, next_url="https://evil.example/steal"))
-    assert client.submit(path, {}).headers["Location"] == "/"
-    client.post("/sign-out", data={"csrf_token": client.csrf_token("/")})
+    for elsewhere in ("https://evil.example/steal", "/\\evil.example", "/\t/evil.example"):
+        path = path_of(request_link(client, stack, next_url=elsewhere))
+        assert client.submit(path, {}).headers["Location"] == "/", elsewhere
+        client.post("/sign-out", data={"csrf_token": client.csrf_token("/")})
     path = path_of(request_link(client, stack, next_url="/c/somewhere"))
     assert client.submit(path, {}).headers["Location"] == "/c/somewhere"
 
