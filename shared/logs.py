@@ -155,4 +155,6 @@ def configure(
         raise ValueError(f"the log level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
     writer = handler(format, role=role, service=service)
     logging.basicConfig(level=numeric, handlers=[writer], force=True)
+    # Alembic names each of its plugins at INFO on every start: lines that say nothing.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(numeric, logging.WARNING))
     return writer
