@@ -26,7 +26,7 @@ test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) ## run the benchmarks under bench/ and print their figures
-	@if ls bench/*.py >/dev/null 2>&1; then for b in bench/*.py; do $(BIN)/python $$b || exit 1; done; \
+	@if ls bench/*.py >/dev/null 2>&1; then for b in bench/[!_]*.py; do $(BIN)/python $$b || exit 1; done; \
 	else echo "no benchmarks yet"; fi
 
 lint: $(STAMP) ## ruff lint and format check, mypy

@@ -77,20 +77,38 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import pika
 import requests
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
+from _measure import (
+    HOST,
+    ROOT,
+    Process,
+    broker_url,
+    children,
+    cpu_seconds,
+    cpu_spent,
+    free_port,
+    machine_busy,
+    median_row,
+    peak_memory,
+    pids_named,
+    postgres_pids,
+    postgres_server_url,
+    postgres_version,
+    rabbitmq_version,
+    smtp_server,
+    started,
+)
 
 from hearth.stack import Stack
 from services.events import operations
@@ -100,15 +118,10 @@ from services.notifications import store as notifications_store
 from shared.config import SERVICES, Config
 from shared.testing import fresh_databases, local, thursday
 
-ROOT = Path(__file__).resolve().parent.parent
 # The tests' helpers live in tests/, which is not an installed package.
 sys.path.insert(0, str(ROOT))
-from tests.conftest import delete_topology  # noqa: E402
-from tests.notifications.smtp_server import free_port  # noqa: E402
+from tests.conftest import delete_topology
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
-DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
-HOST = "127.0.0.1"
 HEARTH = [sys.executable, str(ROOT / "tests/integration/hearth_with_test_topology.py")]
 
 CLIENTS = (4, 16, 64)  # load levels: concurrent clients
@@ -124,7 +137,6 @@ WRITERS = 4
 WEIGHTS = {"feed": 70, "rsvp": 25, "edit": 5}
 WORKERS = 2  # gunicorn processes per service (`hearth serve`'s default)
 ORGANIZER = "organizer@example.org"
-START_SECONDS = 60
 STALL_SECONDS = 60  # no new mail (or handled message) for this long while waiting: the run fails
 REQUEST_TIMEOUT = 60
 POLL = 0.02
@@ -132,56 +144,6 @@ MACHINE = "the whole machine"
 
 
 # --- The processes ---------------------------------------------------------------------------
-
-
-class Process:
-    """A `hearth` command running under this run's names; its output kept in a file, since a
-    pipe nobody reads could fill and stall it."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: IO[bytes]) -> None:
-        self.name = name
-        self.log = log
-        self.proc = subprocess.Popen(
-            [*HEARTH, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.pid = self.proc.pid
-
-    def output(self, size: int = 4000) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-size:]
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise SystemExit(f"{self.name} exited ({self.proc.returncode}):\n{self.output()}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@contextmanager
-def started(
-    name: str, args: list[str], env: dict[str, str], ready: Callable[[Process], bool]
-) -> Iterator[Process]:
-    """A long-running process, once `ready`; stopped at the end whatever happened."""
-    with tempfile.TemporaryFile() as log:
-        process = Process(name, args, env, log)
-        try:
-            deadline = time.monotonic() + START_SECONDS
-            while not ready(process):
-                process.check_alive()
-                if time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"{name} was not ready in {START_SECONDS} s:\n{process.output()}"
-                    )
-                time.sleep(0.2)
-            yield process
-        finally:
-            process.stop()
 
 
 def run_command(args: list[str], env: dict[str, str]) -> str:
@@ -197,90 +159,6 @@ def healthy(port: int, prefix: str) -> bool:
         return requests.get(f"http://{HOST}:{port}{prefix}healthz", timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-# --- /proc: CPU and peak memory (Linux; "n/a" elsewhere) ---------------------------------------
-
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == parent:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def pids_named(*names: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in names:
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """utime + stime of every thread of each of these processes /proc shows."""
-    times = {}
-    for pid in pids:
-        if fields := _stat(pid):
-            times[pid] = (int(fields[11]) + int(fields[12])) / TICKS
-    return times
-
-
-def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float | None:
-    """Core-seconds between two readings, of the processes in both (a broker restarted by
-    someone else meanwhile is a new process, left out); None if there are none."""
-    common = before.keys() & after.keys()
-    return sum(after[pid] - before[pid] for pid in common) if common else None
-
-
-def machine_busy() -> float | None:
-    """Core-seconds every CPU of the machine has spent not idle since boot."""
-    try:
-        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICKS  # all but idle and iowait
-
-
-def peak_memory(pid: int) -> int | None:
-    """The process's peak resident memory so far (VmHWM), in KiB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def postgres_pids(engine: sa.Engine, databases: list[str]) -> list[int]:
-    """PostgreSQL's sessions on this run's databases and its background processes (the WAL
-    writer does part of every commit), if they run where /proc can see them."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = ANY(:names) OR backend_type <> 'client backend'"
-            ),
-            {"names": databases},
-        ).scalars()
-        wanted = {int(pid) for pid in rows}
-    return [pid for pid in pids_named("postgres", "postmaster") if pid in wanted]
 
 
 # --- The SMTP server -------------------------------------------------------------------------
@@ -310,18 +188,6 @@ class MailCounter:
             for recipient in envelope.rcpt_tos:
                 self.recipients[recipient] += 1
         return "250 Message accepted for delivery"
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[MailCounter, int]]:
-    counter = MailCounter()
-    port = free_port()
-    controller = Controller(counter, hostname=HOST, port=port)
-    controller.start()
-    try:
-        yield counter, port
-    finally:
-        controller.stop()
 
 
 def wait_for_mail(mail: MailCounter, expected: int, processes: list[Process], what: str) -> None:
@@ -809,14 +675,15 @@ class Results:
 
 
 def run(plan: Plan) -> Results:
-    postgres = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    amqp = os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP)
+    postgres = postgres_server_url()
+    amqp = broker_url()
     tag = uuid.uuid4().hex[:8]
     results = Results()
     ports = {service: free_port() for service in SERVICES}
+    mail = MailCounter()
     with (
         fresh_databases(postgres, "load", SERVICES) as urls,
-        smtp_server() as (mail, smtp_port),
+        smtp_server(mail) as smtp_port,
         tempfile.TemporaryDirectory(prefix="hearth-bench-") as temp,
     ):
         config = Config(
@@ -868,11 +735,12 @@ def start_processes(
             return healthy(port, prefix) and len(children(process.pid)) == WORKERS
 
         args = ["serve", service, "--host", HOST, "--port", str(port), "--workers", str(WORKERS)]
-        processes[f"{service} web"] = running.enter_context(started(f"{service} web", args, env,
-                                                                    ready))  # fmt: skip
+        processes[f"{service} web"] = running.enter_context(
+            started(f"{service} web", [*HEARTH, *args], env, ready)
+        )
     for service in SERVICES:
         processes[f"{service} worker"] = running.enter_context(
-            started(f"{service} worker", ["worker", service], env,
+            started(f"{service} worker", [*HEARTH, "worker", service], env,
                     lambda process: "running" in process.output())
         )  # fmt: skip
     return processes
@@ -899,13 +767,8 @@ def measure(
 ) -> None:
     everything = list(processes.values())
     events_engine = stack.services["events"].engine
-    with events_engine.connect() as conn:
-        shown = str(conn.execute(sa.text("SHOW server_version")).scalar())
-    results.versions["postgres"] = shown.split()[0]
-    with stack.bus.connection() as bus:
-        bus.connect()
-        properties = bus.connection.server_properties  # type: ignore[attr-defined]
-        results.versions["rabbitmq"] = str(properties.get("version", "?"))
+    results.versions["postgres"] = postgres_version(events_engine)
+    results.versions["rabbitmq"] = rabbitmq_version(stack)
     connection = pika.BlockingConnection(pika_parameters(stack.config.amqp_url))
     channel = connection.channel()
     channel.queue_declare(ceiling_queue, durable=True, arguments={"x-queue-type": "quorum"})
@@ -1095,10 +958,7 @@ def report(plan: Plan, results: Results) -> None:
             (f"  rows committed ({WRITERS} threads, msgs/s)", written, "9.0f"),
             ("ratio, pipeline / ceiling", ratios, "9.2f"),
         ):
-            print(
-                f"{label:44}{statistics.median(values):{shape}}{min(values):{shape}}"
-                f"{max(values):{shape}}"
-            )
+            print(median_row(label, values, 44, shape))
 
 
 def main() -> None:

@@ -54,23 +54,32 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from _measure import (
+    HOST,
+    Process,
+    children,
+    free_port,
+    median_header,
+    median_row,
+    postgres_server_url,
+    postgres_version,
+    started,
+)
 
 from hearth.stack import Stack
 from services.events import operations
@@ -80,10 +89,6 @@ from services.events.store import Store
 from shared.config import Config
 from shared.testing import fresh_databases
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-
 EVENTS = 5000  # in the big community
 SMALL = 500  # in the small one, for the growth of the warm GET
 ROUNDS = 5
@@ -92,7 +97,6 @@ WARM_PER_ROUND = 20  # also the conditional GETs and the small feed's
 RADICALE_PER_ROUND = 3
 WORKERS = 2
 COLD_AIM, WARM_AIM = 20, 100  # Radicale's GET over Hearth's, at least
-SERVER_START_SECONDS = 60
 BATCH = 250  # events scheduled per unit of work
 SEED = 4
 
@@ -209,71 +213,6 @@ def feed_is_stale(stack: Stack, community_id: str) -> bool:
 # --- The servers -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process(
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    ready: Callable[[subprocess.Popen[bytes]], bool],
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, until `ready()`; stopped at the end whatever happened."""
-    # The error log goes to a file: a pipe nobody reads could fill and stall the server.
-    with tempfile.TemporaryFile() as errors:
-        server = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors
-        )
-        try:
-            wait_until_ready(name, server, ready, errors)
-            yield server
-        finally:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
-
-
-def wait_until_ready(
-    name: str,
-    server: subprocess.Popen[bytes],
-    ready: Callable[[subprocess.Popen[bytes]], bool],
-    errors: IO[bytes],
-) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            if ready(server):
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    errors.seek(0)
-    raise SystemExit(f"{name} did not start:\n{errors.read().decode(errors='replace')}")
-
-
-def workers_of(parent: int) -> int:
-    """How many child processes `parent` has (gunicorn's workers), from /proc."""
-    count = 0
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
-        except OSError:
-            continue  # gone meanwhile
-        count += fields[1] == str(parent)
-    return count
-
-
 @dataclass
 class Answer:
     status: int
@@ -357,7 +296,7 @@ def radicale(folder: Path) -> Iterator[int]:
     config = folder / "config"
     config.write_text(RADICALE_CONFIG.format(host=HOST, port=port, folder=folder / "collections"))
     command = [sys.executable, "-m", "radicale", "--config", str(config)]
-    with process(
+    with started(
         "radicale",
         command,
         dict(os.environ),
@@ -405,7 +344,7 @@ class Results:
 
 
 def run(plan: Plan) -> Results:
-    server_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    server_url = postgres_server_url()
     port = free_port()
     results = Results(radicale_version=version("radicale"))
     with (
@@ -424,9 +363,7 @@ def run(plan: Plan) -> Results:
             stack.migrate()
             stack.declare()
             events = stack.services["events"]
-            with events.engine.connect() as conn:
-                shown = str(conn.execute(sa.text("SHOW server_version")).scalar())
-            results.version = shown.split()[0]
+            results.version = postgres_version(events.engine)
             with Store(events.engine, events.outbox).begin() as uow:
                 organizer, token = operations.issue_api_token(
                     uow, "bench@example.org", "Bench Organizer"
@@ -460,15 +397,15 @@ def run(plan: Plan) -> Results:
 
 
 @contextmanager
-def hearth_server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+def hearth_server(env: dict[str, str], port: int) -> Iterator[Process]:
     command = [sys.executable, "-m", "hearth.cli", "serve", "events", "--host", HOST,
                "--port", str(port), "--workers", str(WORKERS)]  # fmt: skip
 
-    def ready(server: subprocess.Popen[bytes]) -> bool:
+    def ready(server: Process) -> bool:
         healthy = request(port, "GET", "/healthz").status == 200
-        return healthy and workers_of(server.pid) == WORKERS
+        return healthy and len(children(server.pid)) == WORKERS
 
-    with process("hearth serve events", command, env, ready) as server:
+    with started("hearth serve events", command, env, ready) as server:
         yield server
 
 
@@ -618,15 +555,11 @@ def report(plan: Plan, results: Results) -> bool:
         f"feed sizes: {results.sizes['big']:,} bytes ({n} events), "
         f"{results.sizes['small']:,} bytes ({small} events)"
     )
-    print(f"{'ms':44}{'median':>9}{'min':>9}{'max':>9}")
+    print(median_header("ms", 44, 9))
     for key, label in labels.items():
-        ms = [1000 * value for value in times[key]]
-        print(f"{label:44}{statistics.median(ms):9.1f}{min(ms):9.1f}{max(ms):9.1f}")
+        print(median_row(label, [1000 * value for value in times[key]], 44, "9.1f"))
     render = [1000 * value for value in results.render]
-    print(
-        f"{'render of the changed event (flush)':44}{statistics.median(render):9.1f}"
-        f"{min(render):9.1f}{max(render):9.1f}"
-    )
+    print(median_row("render of the changed event (flush)", render, 44, "9.1f"))
 
     ratios = {}
     for key in ("cold", "warm"):
@@ -635,11 +568,9 @@ def report(plan: Plan, results: Results) -> bool:
             for radicale, hearth in zip(times["radicale"], times[key], strict=True)
         ]
         ratios[key] = statistics.median(per_round)
-        label = f"ratio, Radicale GET / Hearth {key} GET"
-        print(f"{label:44}{ratios[key]:9.1f}{min(per_round):9.1f}{max(per_round):9.1f}")
+        print(median_row(f"ratio, Radicale GET / Hearth {key} GET", per_round, 44, "9.1f"))
     growth = [big / little for big, little in zip(times["warm"], times["warm_small"], strict=True)]
-    label = f"growth, warm GET {n} / {small}"
-    print(f"{label:44}{statistics.median(growth):9.1f}{min(growth):9.1f}{max(growth):9.1f}")
+    print(median_row(f"growth, warm GET {n} / {small}", growth, 44, "9.1f"))
     print(f"{'(feed bytes, ' + n + ' / ' + small + ')':44}"
           f"{results.sizes['big'] / results.sizes['small']:9.1f}")  # fmt: skip
     statuses = ", ".join(str(status) for status in sorted(results.radicale_conditional))

@@ -80,7 +80,23 @@ from zoneinfo import ZoneInfo
 
 import kombu
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
+from _measure import (
+    HOST,
+    ROOT,
+    START_SECONDS,
+    broker_url,
+    cpu_seconds,
+    machine_busy,
+    median_header,
+    median_row,
+    pids_named,
+    postgres_pids,
+    postgres_server_url,
+    postgres_version,
+    rabbitmq_version,
+    smtp_server,
+    stop,
+)
 
 from hearth.stack import Stack
 from services.events import messages as events_messages
@@ -92,15 +108,10 @@ from shared.envelope import Envelope
 from shared.runtime import Worker
 from shared.testing import fresh_databases
 
-ROOT = Path(__file__).resolve().parent.parent
-# The tests' SMTP server lives in tests/, which is not an installed package.
+# The tests' SMTP handler lives in tests/, which is not an installed package.
 sys.path.insert(0, str(ROOT))
-from tests.conftest import delete_topology  # noqa: E402
-from tests.notifications.smtp_server import Handler, free_port  # noqa: E402
-
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
-DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
-HOST = "127.0.0.1"
+from tests.conftest import delete_topology
+from tests.notifications.smtp_server import Handler
 
 ATTENDEES = 2000
 ROUNDS = 3
@@ -112,7 +123,6 @@ ZONE = "America/Chicago"
 BASE_URL = "http://127.0.0.1:8000"
 POLL = 0.02  # seconds between looks at the server's count (its own clock times each message)
 STALL_SECONDS = 60  # no new mail for this long while waiting: the run fails
-START_SECONDS = 60
 
 
 # --- The SMTP server ---------------------------------------------------------------------------
@@ -141,20 +151,6 @@ class TimedInbox(Handler):
             times = self.accepted_at
             self.received, self.accepted_at = [], []
         return received, times
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[TimedInbox, int]]:
-    """The tests' server (tests/notifications/smtp_server.py) with the timing handler: the
-    handler and its port."""
-    inbox = TimedInbox()
-    port = free_port()
-    controller = Controller(inbox, hostname=HOST, port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 # --- The messages ------------------------------------------------------------------------------
@@ -339,12 +335,7 @@ class Child:
     def stop(self) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 
@@ -406,60 +397,11 @@ def run_ceiling(port: int, messages_path: str) -> None:
 
 # --- CPU accounting from /proc (Linux; "n/a" elsewhere) ----------------------------------------
 
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
-
-
-def cpu_seconds(pids: list[int]) -> float | None:
+def cpu_total(pids: list[int]) -> float | None:
     """utime + stime of every thread of these processes; None if /proc shows none of them."""
-    total, seen = 0.0, False
-    for pid in pids:
-        if fields := _stat(pid):
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-            seen = True
-    return total if seen else None
-
-
-def machine_busy() -> float | None:
-    """Core-seconds every CPU of the machine has spent not idle since boot."""
-    try:
-        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICKS  # all but idle and iowait
-
-
-def pids_named(*names: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in names:
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-def postgres_pids(engine: sa.Engine) -> list[int]:
-    """PostgreSQL's sessions on this database and its background processes (the WAL writer does
-    part of every commit), if they run where /proc can see them."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() OR backend_type <> 'client backend'"
-            )
-        ).scalars()
-        wanted = {int(pid) for pid in rows}
-    return [pid for pid in pids_named("postgres", "postmaster") if pid in wanted]
+    times = cpu_seconds(pids)
+    return sum(times.values()) if times else None
 
 
 GROUPS = ("worker", "smtp server", "postgres", "rabbitmq", "client")
@@ -473,7 +415,7 @@ class CpuMeter:
 
     def snapshot(self) -> dict[str, float | None]:
         taken: dict[str, float | None] = {
-            name: cpu_seconds(pids) for name, pids in self.groups.items()
+            name: cpu_total(pids) for name, pids in self.groups.items()
         }
         taken["smtp server"] = time.process_time()
         taken["machine"] = machine_busy()
@@ -535,14 +477,15 @@ def reachable(postgres: str, amqp: str) -> None:
 
 
 def run(plan: Plan) -> Results:
-    postgres = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    amqp = os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP)
+    postgres = postgres_server_url()
+    amqp = broker_url()
     reachable(postgres, amqp)
     tag = uuid.uuid4().hex[:8]
     results = Results()
+    inbox = TimedInbox()
     with (
         fresh_databases(postgres, "bench", ("notifications",)) as urls,
-        smtp_server() as (inbox, smtp_port),
+        smtp_server(inbox) as smtp_port,
         tempfile.TemporaryDirectory(prefix="hearth-bench-") as temp,
     ):
         config = Config(
@@ -620,12 +563,8 @@ def measure(
     results: Results,
 ) -> None:
     engine = stack.services["notifications"].engine
-    with engine.connect() as conn:
-        results.versions["postgres"] = str(conn.execute(sa.text("SHOW server_version")).scalar())
-    with stack.bus.connection() as connection:
-        connection.connect()
-        properties = connection.connection.server_properties  # type: ignore[attr-defined]
-        results.versions["rabbitmq"] = str(properties.get("version", "?"))
+    results.versions["postgres"] = postgres_version(engine)
+    results.versions["rabbitmq"] = rabbitmq_version(stack)
     results.versions["aiosmtpd"] = version("aiosmtpd")
     where = scene()
     publisher = stack.bus.publisher()
@@ -735,7 +674,7 @@ def report(plan: Plan, results: Results) -> bool:
     versions = results.versions
     print(
         f"\nNotification mail: {n:,} attendees, RabbitMQ {versions['rabbitmq']}, PostgreSQL "
-        f"{versions['postgres'].split()[0]}, aiosmtpd {versions['aiosmtpd']}, "
+        f"{versions['postgres']}, aiosmtpd {versions['aiosmtpd']}, "
         f"{plan.workers} worker process{'es' if plan.workers > 1 else ''}, {plan.rounds} rounds, "
         f"{cores} cores"
     )
@@ -750,7 +689,7 @@ def report(plan: Plan, results: Results) -> bool:
     first = [1000 * seconds for seconds in results.first]
     latencies = sorted(1000 * seconds for seconds in results.latencies)
     p95 = statistics.quantiles(latencies, n=20, method="inclusive")[18]
-    print(f"{'':46}{'median':>9}{'min':>9}{'max':>9}")
+    print(median_header("", 46, 9))
     rows = [
         (f"update -> {n:,}th mail accepted (mails/s)", update, "9.0f"),
         ("ceiling, smtplib on one connection (mails/s)", ceiling, "9.0f"),
@@ -758,10 +697,7 @@ def report(plan: Plan, results: Results) -> bool:
         ("update -> first mail accepted (ms)", first, "9.0f"),
     ]
     for label, values, shape in rows:
-        print(
-            f"{label:46}{statistics.median(values):{shape}}{min(values):{shape}}"
-            f"{max(values):{shape}}"
-        )
+        print(median_row(label, values, 46, shape))
     print(
         f"{'RSVP -> confirmation accepted (ms)':46}{statistics.median(latencies):9.1f}"
         f"{latencies[0]:9.1f}{latencies[-1]:9.1f}   p95 {p95:.1f} ({len(latencies)} answers)"

@@ -46,9 +46,7 @@ import secrets
 import selectors
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -56,11 +54,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from _measure import (
+    HOST,
+    Process,
+    broker_url,
+    children,
+    cpu_seconds,
+    cpu_spent,
+    free_port,
+    machine_busy,
+    median_header,
+    median_row,
+    postgres_pids,
+    postgres_server_url,
+    postgres_version,
+    started,
+)
 
 from hearth.stack import Stack
 from services.events import operations
@@ -68,11 +81,6 @@ from services.events.store import Store
 from services.rsvps import store as rsvps_store
 from shared.config import Config
 from shared.testing import fresh_databases
-
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/hearth_test"
-DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 
 ROUNDS = 5
 SPREAD_ANSWERS = 1000  # per round, over the 50 events
@@ -83,7 +91,6 @@ CEILING_SECONDS = 2.0
 SPREAD_EVENTS, SPREAD_SEATS = 50, 10
 HOT_SEATS = 25
 AIM = 0.25
-SERVER_START_SECONDS = 60
 WARM_UP = 4 * CONCURRENCY  # answers for a spare event before measuring
 
 
@@ -131,49 +138,17 @@ def rsvps_count(stack: Stack, table: sa.Table) -> int:
 # --- The server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def rsvps_server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+def rsvps_server(env: dict[str, str], port: int) -> Iterator[Process]:
     command = [sys.executable, "-m", "hearth.cli", "serve", "rsvps", "--host", HOST,
                "--port", str(port), "--workers", str(WORKERS)]  # fmt: skip
-    # The error log goes to a file: a pipe nobody reads could fill and stall the workers.
-    with tempfile.TemporaryFile() as errors:
-        server = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors
-        )
-        try:
-            wait_until_healthy(server, port, errors)
-            yield server
-        finally:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
 
+    def ready(server: Process) -> bool:
+        healthy = request(port, "GET", "/rsvps/healthz")[0] == 200
+        return healthy and len(children(server.pid)) == WORKERS
 
-def wait_until_healthy(server: subprocess.Popen[bytes], port: int, errors: IO[bytes]) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            if (
-                request(port, "GET", "/rsvps/healthz")[0] == 200
-                and len(workers_of(server)) == WORKERS
-            ):
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    errors.seek(0)
-    raise SystemExit(f"hearth serve rsvps did not start:\n{errors.read().decode(errors='replace')}")
+    with started("hearth serve rsvps", command, env, ready) as server:
+        yield server
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -267,45 +242,6 @@ def send_all(port: int, requests: list[bytes]) -> list[tuple[int, bytes]]:
 
 # --- CPU accounting from /proc (Linux; "n/a" elsewhere) ----------------------------------------
 
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == parent:
-            found.append(int(entry.name))
-    return found
-
-
-def workers_of(server: subprocess.Popen[bytes]) -> list[int]:
-    return children(server.pid)
-
-
-def machine_busy() -> float | None:
-    """Core-seconds every CPU of the machine has spent not idle since boot."""
-    try:
-        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICKS  # all but idle and iowait
-
-
-def cpu_times(pids: list[int]) -> dict[int, float]:
-    times = {}
-    for pid in pids:
-        if fields := _stat(pid):
-            times[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-    return times
-
 
 class CpuMeter:
     """Core-seconds spent by the server's workers, this database's PostgreSQL processes, this
@@ -318,8 +254,8 @@ class CpuMeter:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "server": cpu_times(children(self.server_pid)),
-            "postgres": cpu_times(self.postgres_pids),
+            "server": cpu_seconds(children(self.server_pid)),
+            "postgres": cpu_seconds(self.postgres_pids),
             "client": time.process_time(),
             "machine": machine_busy(),
         }
@@ -328,32 +264,12 @@ class CpuMeter:
     def spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | None]:
         spent: dict[str, float | None] = {"client": after["client"] - before["client"]}
         for group in ("server", "postgres"):
-            common = before[group].keys() & after[group].keys()
-            spent[group] = (
-                sum(after[group][p] - before[group][p] for p in common) if common else None
-            )
+            spent[group] = cpu_spent(before[group], after[group])
         ours = [spent[group] for group in ("server", "postgres", "client")]
         known = None not in ours and None not in (before["machine"], after["machine"])
         others = after["machine"] - before["machine"] - sum(ours) if known else None  # type: ignore[arg-type]
         spent["others"] = None if others is None else max(others, 0.0)
         return spent
-
-
-def postgres_pids(conn: psycopg.Connection[Any]) -> list[int]:
-    """PostgreSQL's sessions on this database and its background processes (the WAL writer does
-    part of every commit), if they run where /proc can see them; other databases' are left out."""
-    rows = conn.execute(
-        "SELECT pid FROM pg_stat_activity"
-        " WHERE datname = current_database() OR backend_type <> 'client backend'"
-    ).fetchall()
-    pids = []
-    for (pid,) in rows:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster"):
-                pids.append(int(pid))
-        except OSError:
-            pass  # not on this machine (or gone)
-    return pids
 
 
 # --- The two measurements --------------------------------------------------------------------
@@ -446,7 +362,7 @@ class Results:
 
 
 def run(plan: Plan) -> Results:
-    server_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    server_url = postgres_server_url()
     with fresh_databases(server_url, "bench", ("events", "rsvps")) as urls:
         config = Config(secret_key=secrets.token_urlsafe(32), database_urls=urls, demo=False)
         stack = Stack(config, ["events", "rsvps"])
@@ -483,12 +399,12 @@ def measure(
         **os.environ,
         "HEARTH_SECRET_KEY": stack.config.secret_key,
         # Serving needs a broker URL to start; answering only writes the outbox.
-        "AMQP_URL": os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP),
+        "AMQP_URL": broker_url(),
         **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
     }
-    results = Results()
+    engine = stack.services["rsvps"].engine
+    results = Results(version=postgres_version(engine))
     with psycopg.connect(dsn, autocommit=True) as admin:
-        results.version = str(admin.execute("SHOW server_version").fetchone()[0]).split()[0]  # type: ignore[index]
         admin.execute("CREATE TABLE ceiling_rows (id bigserial PRIMARY KEY, body text NOT NULL)")
         try:
             with (
@@ -498,7 +414,7 @@ def measure(
                 # Warm up both workers (imports, pooled connections, caches) and the table.
                 answer_all(port, answers("warm", hot[-1], WARM_UP))
                 ceiling(writers, 0.3)
-                meter = CpuMeter(server.pid, postgres_pids(admin))
+                meter = CpuMeter(server.pid, postgres_pids(engine))
                 jobs = {
                     "spread": [answers(f"s{r}", ids, plan.spread) for r, ids in enumerate(spread)],
                     "hot": [answers(f"h{r}", ids, plan.hot) for r, ids in enumerate(hot)],
@@ -539,16 +455,14 @@ def report(plan: Plan, results: Results) -> bool:
         f"\nRSVP throughput: PostgreSQL {results.version}, gunicorn {WORKERS} workers, "
         f"{CONCURRENCY} answers in flight, {plan.rounds} rounds, {cores} cores"
     )
-    print(f"{'':40}{'median':>8}{'min':>8}{'max':>8}")
+    print(median_header("", 40, 8))
     for key, label in labels.items():
-        values = rates[key]
-        print(f"{label:40}{statistics.median(values):8.0f}{min(values):8.0f}{max(values):8.0f}")
+        print(median_row(label, rates[key], 40, "8.0f"))
     ratio = {}
     for key, shape in (("spread", f"{SPREAD_EVENTS} events"), ("hot", "one event")):
         per_round = [rsvp / c2 for rsvp, c2 in zip(rates[key], rates["c2"], strict=True)]
         ratio[key] = statistics.median(per_round)
-        label = f"ratio, {shape} / ceiling {WORKERS} threads"
-        print(f"{label:40}{ratio[key]:8.2f}{min(per_round):8.2f}{max(per_round):8.2f}")
+        print(median_row(f"ratio, {shape} / ceiling {WORKERS} threads", per_round, 40, "8.2f"))
 
     print(
         f"\n{'core-ms each (medians)':40}{'server':>8}{'postgres':>9}{'client':>8}"
