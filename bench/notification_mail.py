@@ -505,6 +505,7 @@ def run(plan: Plan) -> Results:
             env = {
                 **os.environ,
                 "HEARTH_SECRET_KEY": config.secret_key,
+                "HEARTH_RATE_LIMITS": "off",  # one machine stands in for many people
                 "HEARTH_BASE_URL": BASE_URL,
                 "HEARTH_DATA": temp,
                 "AMQP_URL": amqp,

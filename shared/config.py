@@ -37,6 +37,14 @@ class Config:
     sms_from: str | None = None
     dev_token: str | None = None
     demo: bool = False
+    # Where rate limits count (shared.ratelimit): Redis shared by every process of a deployment;
+    # in memory, each process counts alone.
+    rate_limit_storage_url: str = "memory://"
+    # Off only where one machine stands in for a crowd: load benchmarks and tests.
+    rate_limits: bool = True
+    # How many proxies in front of the web processes set X-Forwarded-For (the gateway: 1), so
+    # that a client's own address is known; 0 trusts no such header.
+    trusted_proxies: int = 0
     # Set by `hearth dev` only: developer conveniences such as the dev mailbox, never in production.
     dev: bool = False
     # Names of the exchange and queues; only tests change them, to keep runs apart.
@@ -102,6 +110,9 @@ class Config:
             sms_auth_token=env.get("SMS_AUTH_TOKEN") or None,
             sms_from=env.get("SMS_FROM") or None,
             dev_token=env.get("HEARTH_DEV_TOKEN") or None,
+            rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or cls.rate_limit_storage_url,
+            trusted_proxies=_int(env, "HEARTH_TRUSTED_PROXIES", 0),
+            rate_limits=env.get("HEARTH_RATE_LIMITS", "on") not in ("0", "off", "false", "no"),
             demo=env.get("HEARTH_DEMO", "1" if dev else "0") not in ("0", "", "false", "no"),
             dev=dev,
         )

@@ -4,6 +4,7 @@ readiness and Prometheus metrics."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -11,9 +12,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, g, jsonify, render_template, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    session,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
+from limits import RateLimitItem
 from marshmallow import Schema, ValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,13 +36,15 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy.engine import Engine
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs
 from shared.bus import Bus
 from shared.config import Config
 from shared.inputs import messages_by_field
 from shared.openapi import blueprint as openapi_blueprint
+from shared.ratelimit import RateLimits
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)
@@ -107,6 +121,20 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, "Some fields need fixing.", messages_by_field(error)) from None
 
 
+def rate_limit(limits: list[RateLimitItem], *identity: str) -> None:
+    """Count this request against `limits` for `identity` (shared.ratelimit); a 429 that says
+    when to try again, as a page or as problem+json, once it goes over."""
+    rate_limits = current_app.extensions["hearth.rate_limits"]
+    wait = rate_limits.hit(limits, *identity) if rate_limits is not None else None
+    if wait is not None:
+        minutes = math.ceil(wait / 60)
+        raise TooManyRequests(
+            "That was a lot of requests in a short time. Try again in "
+            + (f"{minutes} minutes." if minutes > 1 else "a minute."),
+            retry_after=math.ceil(wait),
+        )
+
+
 def is_api_request() -> bool:
     return "/api/" in request.path or request.accept_mimetypes.best == "application/json"
 
@@ -147,7 +175,13 @@ def service_app(
     """A service's Flask app with what every service has: the shared session and CSRF, the
     shared templates, its store, its OpenAPI document and the operations endpoints."""
     app = Flask(import_name, static_folder=static_folder)
+    if config.trusted_proxies:
+        # The client's address, which rate limits count by, from the proxies' X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore[method-assign]
     app.config["HEARTH_BASE_URL"] = config.base_url
+    app.extensions["hearth.rate_limits"] = (
+        RateLimits(config.rate_limit_storage_url) if config.rate_limits else None
+    )
     csrf = configure_sessions(app, config.secret_key, config.base_url)
     use_shared_templates(app)
     app.extensions["hearth.store"] = store
@@ -317,11 +351,16 @@ def install(
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
+        # What the error adds for the client, such as a 429's Retry-After.
+        headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
         if is_api_request():
-            return problem(error.code or 500, error.name, detail=error.description)
+            response = problem(error.code or 500, error.name, detail=error.description)
+            response.headers.extend(headers)
+            return response
         return (
             render_template("error.html", status=error.code, message=error.description),
             error.code or 500,
+            headers,
         )
 
 

@@ -65,7 +65,9 @@ def hearth_commands(compose: dict[str, Any]) -> dict[str, list[list[str]]]:
         lines = [command] if command[0] == "hearth" else []
         if command[:2] == ["sh", "-c"]:
             lines = [shlex.split(part) for part in command[2].split("&&")]
-        found[name] = [line for line in lines if line and line[0] == "hearth"]
+        hearth = [line for line in lines if line and line[0] == "hearth"]
+        if hearth:  # the broker, the database and redis run commands of their own
+            found[name] = hearth
     return found
 
 

@@ -16,8 +16,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from services.events import operations
 from shared.links import link_id_of
+from shared.ratelimit import SIGN_IN_PER_CLIENT
 from shared.tokens import bearer_token
-from shared.web import correlation_id
+from shared.web import correlation_id, rate_limit
 
 bp = Blueprint("auth", __name__)
 
@@ -69,6 +70,7 @@ def sign_in() -> Any:
                 "email": "Give the email address you were invited with, like name@example.org."
             },
         ), 422
+    rate_limit(SIGN_IN_PER_CLIENT, "sign-in", request.remote_addr or "")
     with current_app.extensions["hearth.store"].begin() as uow:
         operations.request_sign_in(uow, request_context(), email, next_url)
     # The same answer whether or not the address is a member's: no one can probe who belongs.

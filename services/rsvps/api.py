@@ -28,7 +28,8 @@ from services.rsvps.schemas import RSVP_INPUT, AttendeesQuery, CancelInput, Rsvp
 from shared.inputs import LocalDateTime, phone_e164
 from shared.links import rsvp_id_of
 from shared.openapi import Operation, Parameter, document
-from shared.web import ApiError, correlation_id, json_body, load
+from shared.ratelimit import ANSWERS_PER_CLIENT
+from shared.web import ApiError, correlation_id, json_body, load, rate_limit
 
 bp = Blueprint("rsvps_api", __name__, url_prefix="/rsvps/api")
 
@@ -87,6 +88,7 @@ def answered_json(answered: Answered) -> dict[str, Any]:
 @bp.post("/events/<event_id>/rsvps")
 @api_errors
 def answer(event_id: str) -> Any:
+    rate_limit(ANSWERS_PER_CLIENT, "rsvp", request.remote_addr or "")
     values = load(RSVP_INPUT, json_body())
     try:
         values["phone"] = phone_e164(values.get("phone"))

@@ -23,7 +23,9 @@ from services.rsvps.schemas import RSVP_INPUT
 from services.rsvps.seats import CANCELLED, CONFIRMED, DECLINED, MAYBE, WAITLISTED, Rsvp
 from shared.inputs import messages_by_field, phone_e164, sentence
 from shared.links import rsvp_id_of
+from shared.ratelimit import ANSWERS_PER_CLIENT
 from shared.timewords import day_words, when
+from shared.web import rate_limit
 
 bp = Blueprint("rsvps_pages", __name__, url_prefix="/rsvps")
 
@@ -59,6 +61,7 @@ def answer(event_id: str) -> Any:
     if request.method == "GET":
         form = {name: request.args.get(name, "") for name in FIELDS}
         return _answer_page(event, form, dates, {}, closed)
+    rate_limit(ANSWERS_PER_CLIENT, "rsvp", request.remote_addr or "")
     form = {name: request.form.get(name, "").strip() for name in FIELDS}
     if closed:
         return _answer_page(event, form, dates, {}, closed, 409)
