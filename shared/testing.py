@@ -11,16 +11,23 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time as clock
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import kombu
 import pytest
+import requests
 import sqlalchemy as sa
 from werkzeug.test import Client, TestResponse
 
@@ -152,3 +159,49 @@ class Browser(Client):
         """POST a form the way a browser does, with the CSRF token from its page."""
         token = self.csrf_token(form_page or path)
         return self.post(path, data={**data, "csrf_token": token})
+
+
+# --- Processes -----------------------------------------------------------------------------
+
+# The `hearth` command, as the tests run it.
+HEARTH = [sys.executable, "-m", "hearth.cli"]
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def process(
+    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """The command, started and answering `ready_url`; stopped afterwards. Its output goes to
+    `log` (or a temporary file), shown if it fails: a pipe nobody reads would fill with its log
+    lines and stop it."""
+    with open(log, "w+b") if log else tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = clock.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    output.seek(0)
+                    pytest.fail(f"{' '.join(args)} exited early:\n{output.read().decode()}")
+                try:
+                    if requests.get(ready_url, timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if clock.monotonic() > deadline:
+                    pytest.fail(f"{ready_url} did not answer within 60 s")
+                clock.sleep(0.2)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -9,7 +9,6 @@ Without either, the tests skip on a laptop and fail under CI=true.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,7 @@ import pytest
 from browsing import AXE, Site
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from shared.testing import unavailable
-
-# `hearth dev` is started and waited for the way the process tests do it.
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
-from test_processes import HEARTH, free_port, process
+from shared.testing import HEARTH, free_port, process, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -39,7 +39,6 @@ import requests
 import sqlalchemy as sa
 from notifications import fake_twilio
 from notifications.smtp_server import Handler, smtp_server
-from test_processes import free_port
 
 from hearth.stack import PREFIXES, Stack
 from services.notifications import sms
@@ -49,7 +48,7 @@ from shared import dead_letters
 from shared.bus import Subscription
 from shared.config import SERVICES, Config
 from shared.envelope import Envelope
-from shared.testing import fresh_databases
+from shared.testing import free_port, fresh_databases
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.chaos]
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import pika
 import pytest
 import requests
-from test_processes import consumers_of, free_port, pika_parameters, process
+from test_processes import consumers_of, pika_parameters
 
 from shared.bus import Subscription, Topology
-from shared.testing import fresh_databases, local, thursday
+from shared.testing import free_port, fresh_databases, local, process, thursday
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 

@@ -2,15 +2,11 @@
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import broker_control
 import pika
@@ -22,11 +18,10 @@ from services.events.store import outbox as events_outbox
 from services.notifications import store as notifications_store
 from services.rsvps import store as rsvps_store
 from shared.bus import Subscription, Topology
-from shared.testing import fresh_databases
+from shared.testing import HEARTH, free_port, fresh_databases, process
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
-HEARTH = [sys.executable, "-m", "hearth.cli"]
 SERVICE_QUEUES = (
     "events.rsvps",
     "events.calendar",
@@ -41,12 +36,6 @@ def pika_parameters(amqp_url: str) -> pika.URLParameters:
     if amqp_url.endswith("//"):
         amqp_url = amqp_url[:-1] + "%2F"
     return pika.URLParameters(amqp_url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -107,39 +96,6 @@ def watching(amqp_url: str, binding: str = "events.#") -> Iterator[Watcher]:
         yield watcher
     finally:
         watcher.connection.close()
-
-
-@contextmanager
-def process(
-    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None
-) -> Iterator[subprocess.Popen]:
-    """The command, started and answering `ready_url`; stopped afterwards. Its output goes to
-    `log` (or a temporary file), shown if it fails: a pipe nobody reads would fill with its log
-    lines and stop it."""
-    with open(log, "w+b") if log else tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    output.seek(0)
-                    pytest.fail(f"{' '.join(args)} exited early:\n{output.read().decode()}")
-                try:
-                    if requests.get(ready_url, timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{ready_url} did not answer within 60 s")
-                time.sleep(0.2)
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def wait_for_row(url: str, query, expected: tuple, deadline: float = 30.0):

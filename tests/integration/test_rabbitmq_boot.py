@@ -23,10 +23,9 @@ import pika
 import pytest
 import yaml
 from broker_control import require_rabbitmqctl
-from notifications.smtp_server import free_port
 
 from shared.bus import DELIVERY_LIMIT
-from shared.testing import unavailable
+from shared.testing import free_port, unavailable
 
 pytestmark = pytest.mark.broker
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from hearth.stack import Stack
 from services.events import operations
 from services.events.store import Store
 from services.rsvps import store as rsvps_store
-from shared.testing import fresh_databases
+from shared.testing import free_port, fresh_databases
 
 pytestmark = pytest.mark.postgres
 
@@ -56,12 +55,6 @@ def rsvps_server(env, port, log_path):
     finally:
         server.terminate()
         server.wait(15)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ from services.notifications.mail import SIGN_IN, Mail
 from services.notifications.sending import CLAIM, Sender, Smtp
 from services.notifications.store import Store
 from shared.config import Config
-from shared.testing import Browser
+from shared.testing import Browser, free_port
 
-from .smtp_server import Handler, free_port
+from .smtp_server import Handler
 
 BOTH_DATABASES = pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
