@@ -9,7 +9,7 @@ Without either, the tests skip on a laptop and fail under CI=true.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +125,26 @@ def site(page: Page, size: str, request: pytest.FixtureRequest) -> Iterator[Site
     yield site
     if site.unchecked and not request.node.stash.get(_CALL_FAILED, True):
         pytest.fail(f"pages loaded but not checked with axe: {site.unchecked}", pytrace=False)
+
+
+@pytest.fixture
+def newcomer(
+    browser: Browser, server: str, size: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], Site]]:
+    """Someone else on their own device, at the journey's size: no session, no cookies."""
+    sites: list[Site] = []
+    contexts: list[BrowserContext] = []
+
+    def arrive() -> Site:
+        context = browser.new_context(base_url=server, bypass_csp=True, **SIZES[size])
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        sites.append(Site(context.new_page(), size))
+        return sites[-1]
+
+    yield arrive
+    for context in contexts:
+        context.close()
+    unchecked = [url for site in sites for url in site.unchecked]
+    if unchecked and not request.node.stash.get(_CALL_FAILED, True):
+        pytest.fail(f"pages loaded but not checked with axe: {unchecked}", pytrace=False)
