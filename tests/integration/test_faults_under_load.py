@@ -482,6 +482,15 @@ def test_under_load_nothing_is_lost_or_doubled_when_workers_die_and_the_broker_f
             "visibility": "public",
         },
     )
+
+    # People answer once they have heard of an event, by when the other services know it too.
+    def known(service: str, table: sa.Table) -> bool:
+        return d.rows(service, sa.select(sa.func.count()).select_from(table))[0][0] == 2
+
+    d.wait_until(lambda: known("rsvps", rsvps_store.events), "rsvps to know the events")
+    d.wait_until(
+        lambda: known("notifications", notifications_store.events), "notifications to know them"
+    )
     people = [person(number) for number in range(PEOPLE)]
     for someone in people:
         text_in(d, someone["phone"], "START")  # each phone opts in to texts
