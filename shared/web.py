@@ -121,11 +121,12 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, "Some fields need fixing.", messages_by_field(error)) from None
 
 
-def rate_limit(limits: list[RateLimitItem], *identity: str) -> None:
-    """Count this request against `limits` for `identity` (shared.ratelimit); a 429 that says
-    when to try again, as a page or as problem+json, once it goes over."""
+def rate_limit(limits: list[RateLimitItem], action: str) -> None:
+    """Count this request against the client's `limits` for `action` (shared.ratelimit); a 429
+    that says when to try again, as a page or as problem+json, once it goes over."""
     rate_limits = current_app.extensions["hearth.rate_limits"]
-    wait = rate_limits.hit(limits, *identity) if rate_limits is not None else None
+    client = request.remote_addr or ""
+    wait = rate_limits.hit(limits, action, client) if rate_limits is not None else None
     if wait is not None:
         minutes = math.ceil(wait / 60)
         raise TooManyRequests(

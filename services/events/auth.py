@@ -70,7 +70,7 @@ def sign_in() -> Any:
                 "email": "Give the email address you were invited with, like name@example.org."
             },
         ), 422
-    rate_limit(SIGN_IN_PER_CLIENT, "sign-in", request.remote_addr or "")
+    rate_limit(SIGN_IN_PER_CLIENT, "sign-in")
     with current_app.extensions["hearth.store"].begin() as uow:
         operations.request_sign_in(uow, request_context(), email, next_url)
     # The same answer whether or not the address is a member's: no one can probe who belongs.

@@ -88,7 +88,7 @@ def answered_json(answered: Answered) -> dict[str, Any]:
 @bp.post("/events/<event_id>/rsvps")
 @api_errors
 def answer(event_id: str) -> Any:
-    rate_limit(ANSWERS_PER_CLIENT, "rsvp", request.remote_addr or "")
+    rate_limit(ANSWERS_PER_CLIENT, "rsvp")
     values = load(RSVP_INPUT, json_body())
     try:
         values["phone"] = phone_e164(values.get("phone"))

@@ -61,7 +61,7 @@ def answer(event_id: str) -> Any:
     if request.method == "GET":
         form = {name: request.args.get(name, "") for name in FIELDS}
         return _answer_page(event, form, dates, {}, closed)
-    rate_limit(ANSWERS_PER_CLIENT, "rsvp", request.remote_addr or "")
+    rate_limit(ANSWERS_PER_CLIENT, "rsvp")
     form = {name: request.form.get(name, "").strip() for name in FIELDS}
     if closed:
         return _answer_page(event, form, dates, {}, closed, 409)

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared.calendar_readers import JS_DIR
+from shared.testing import local, thursday
 
 AXE = JS_DIR / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
@@ -113,3 +114,15 @@ class Site:
         page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
         self.check()
+
+
+def fill_peer_lunch(page: Page, title: str, location: str | None = None) -> None:
+    """The event form, as an organizer fills it for a peer lunch of 3 seats next Thursday."""
+    lunch = thursday()
+    page.get_by_label("Kind of event").select_option(label="Peer lunch")
+    page.get_by_label("Title").fill(title)
+    page.get_by_label(re.compile(r"^Starts\b")).fill(local(lunch))
+    page.get_by_label(re.compile(r"^Ends\b")).fill(local(lunch.replace(hour=13)))
+    if location:
+        page.get_by_label("Location (optional)").fill(location)
+    page.get_by_label("Capacity (optional)").fill("3")

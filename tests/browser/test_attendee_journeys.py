@@ -8,10 +8,8 @@ import re
 from collections.abc import Callable
 
 import pytest
-from browsing import Site
+from browsing import Site, fill_peer_lunch
 from playwright.sync_api import expect
-
-from shared.testing import local, thursday
 
 pytestmark = pytest.mark.browser
 
@@ -33,12 +31,7 @@ def schedule_public_lunch(site: Site, community: str) -> str:
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     site.check()
-    lunch = thursday()
-    page.get_by_label("Kind of event").select_option(label="Peer lunch")
-    page.get_by_label("Title").fill("Open peer lunch")
-    page.get_by_label(re.compile(r"^Starts\b")).fill(local(lunch))
-    page.get_by_label(re.compile(r"^Ends\b")).fill(local(lunch.replace(hour=13)))
-    page.get_by_label("Capacity (optional)").fill("3")
+    fill_peer_lunch(page, "Open peer lunch")
     page.get_by_role("group", name="Who can see it").get_by_label("Public", exact=True).check()
     page.get_by_role("button", name="Schedule the event").click()
     expect(page.get_by_role("heading", name="Open peer lunch")).to_be_visible()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ORGANIZER_NAME, Site
+from browsing import ORGANIZER_NAME, Site, fill_peer_lunch
 from playwright.sync_api import expect
-
-from shared.testing import local, thursday
 
 pytestmark = pytest.mark.browser
 
@@ -108,13 +106,7 @@ def test_an_organizer_schedules_a_peer_lunch_with_three_seats(site: Site):
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     site.check(screenshot="event-form")
 
-    lunch = thursday()
-    page.get_by_label("Kind of event").select_option(label="Peer lunch")
-    page.get_by_label("Title").fill("First-Thursday peer lunch")
-    page.get_by_label(re.compile(r"^Starts\b")).fill(local(lunch))
-    page.get_by_label(re.compile(r"^Ends\b")).fill(local(lunch.replace(hour=13)))
-    page.get_by_label("Location (optional)").fill("Juniper Café, 14 Mill Street")
-    page.get_by_label("Capacity (optional)").fill("3")
+    fill_peer_lunch(page, "First-Thursday peer lunch", "Juniper Café, 14 Mill Street")
     page.get_by_role("button", name="Schedule the event").click()
 
     expect(page.get_by_role("heading", name="First-Thursday peer lunch")).to_be_visible()

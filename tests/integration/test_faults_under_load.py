@@ -458,30 +458,21 @@ def test_under_load_nothing_is_lost_or_doubled_when_workers_die_and_the_broker_f
     # membership and the event at the same time.
     memberships = sa.select(sa.func.count()).select_from(notifications_store.memberships)
     d.wait_until(lambda: d.rows("notifications", memberships)[0][0] == 1, "the organizer")
-    lunch_start = datetime.now(UTC) + timedelta(hours=3)
-    lunch = created(
-        f"/api/communities/{slug}/events",
-        {
-            "kind": "peer_lunch",
-            "title": "Peer lunch",
-            "starts_at": local(lunch_start, zone),
-            "ends_at": local(lunch_start + timedelta(hours=1), zone),
-            "location": "Juniper Café",
-            "capacity": SEATS,
-            "visibility": "public",
-        },
-    )
-    training_start = datetime.now(UTC) + timedelta(days=3)
-    training = created(
-        f"/api/communities/{slug}/events",
-        {
-            "kind": "training",
-            "title": "Ethics refresher",
-            "starts_at": local(training_start, zone),
-            "ends_at": local(training_start + timedelta(hours=2), zone),
-            "visibility": "public",
-        },
-    )
+
+    def schedule(kind: str, title: str, start: datetime, hours: int, **more: object) -> dict:
+        local_times = {
+            "starts_at": local(start, zone),
+            "ends_at": local(start + timedelta(hours=hours), zone),
+        }
+        body = {"kind": kind, "title": title, **local_times, "visibility": "public", **more}
+        return created(f"/api/communities/{slug}/events", body)
+
+    now = datetime.now(UTC)
+    lunch = schedule(
+        "peer_lunch", "Peer lunch", now + timedelta(hours=3), 1,
+        location="Juniper Café", capacity=SEATS,
+    )  # fmt: skip
+    training = schedule("training", "Ethics refresher", now + timedelta(days=3), 2)
 
     # People answer once they have heard of an event, by when the other services know it too.
     def known(service: str, table: sa.Table) -> bool:
