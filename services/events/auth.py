@@ -91,10 +91,14 @@ def complete_sign_in(token: str) -> Any:
     link_id = link_id_of(current_app.config["SECRET_KEY"], token)
     with current_app.extensions["hearth.store"].begin() as uow:
         link = uow.use_sign_in_link(link_id, datetime.now(UTC)) if link_id else None
-    if link is None:
+        member = uow.member_by_id(link.member_id) if link else None
+    if link is None or member is None:
         return render_template("sign_in_confirm.html", token=token, usable=False), 410
     session.clear()
     session["member_id"] = link.member_id
+    # The address the link went to, proven by opening it: the rsvps service finds a signed-in
+    # person's own answers by it, as it knows members only by id.
+    session["email"] = member.email
     session.permanent = True
     return redirect(_safe_next(link.next_url) or url_for("pages.home"))
 
