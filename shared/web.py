@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
 from limits import RateLimitItem
+from markupsafe import Markup, escape
 from marshmallow import Schema, ValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -202,6 +204,35 @@ def service_app(
 def use_shared_templates(app: Flask) -> None:
     """The service's own templates first, then the shared layout and error pages."""
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("shared", "templates")])  # type: ignore[list-item]
+    app.add_template_filter(linkify)
+
+
+# A web address in text people typed: up to the first space or character that cannot end one.
+WEB_ADDRESS = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+TRAILING = ".,;:!?'\")]"
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text as HTML with its web addresses as links, everything else escaped. An address
+    keeps a closing bracket only when it opened one itself, as in Wikipedia's addresses, so a
+    sentence's "(see https://example.org)" links without the bracket."""
+    if not text:
+        return Markup("")
+    parts, done = [], 0
+    for found in WEB_ADDRESS.finditer(text):
+        address = found.group(0)
+        while address and address[-1] in TRAILING:
+            if address[-1] == ")" and address.count("(") >= address.count(")"):
+                break
+            address = address[:-1]
+        start = found.start()
+        parts.append(escape(text[done:start]))
+        parts.append(
+            Markup('<a href="{0}" rel="nofollow noopener noreferrer">{0}</a>').format(address)
+        )
+        done = start + len(address)
+    parts.append(escape(text[done:]))
+    return Markup("").join(parts)
 
 
 class Metrics:

@@ -43,6 +43,27 @@ def axe(page: Page) -> None:
         pytest.fail("\n".join(lines), pytrace=False)
 
 
+def fits(page: Page) -> None:
+    """Fail if the page is wider than the window: on a phone, a page that scrolls sideways is
+    hard to read, and the browser zooms it out until every word is small."""
+    wider = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            return [...document.querySelectorAll("body *")]
+                .filter((element) => element.getBoundingClientRect().right > width + 1)
+                .filter((element) => !element.closest(".table-scroll, .visually-hidden, .skip"))
+                .slice(0, 5)
+                .map((element) => element.outerHTML.slice(0, 120));
+        }"""
+    )
+    if wider:
+        pytest.fail(
+            f"{page.url} is wider than the {page.viewport_size} window; these stick out:\n"
+            + "\n".join(wider),
+            pytrace=False,
+        )
+
+
 @dataclass
 class Site:
     """The pages of one journey, in one browser context at one size. A journey goes to a page
@@ -67,6 +88,7 @@ class Site:
         page it expects is there (an `expect`), so the check is not of the page before."""
         self.page.wait_for_load_state("load")
         axe(self.page)
+        fits(self.page)
         self.unchecked.clear()
         if screenshot and os.environ.get("HEARTH_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,14 @@ import pytest
 from browsing import ORGANIZER_NAME, Site, fill_peer_lunch
 from playwright.sync_api import expect
 
+from shared.testing import local, thursday
+
 pytestmark = pytest.mark.browser
 
 # Each size gets its own communities: the server, and so every slug, lives for the whole run.
 COMMUNITY = {"desktop": "Lakeside Clinicians", "phone": "Hillside Counselors"}
 LUNCH_COMMUNITY = {"desktop": "Northside Peer Network", "phone": "Eastside Solo Practitioners"}
+CONSULT_COMMUNITY = {"desktop": "Uptown Consult Circle", "phone": "Midtown Consult Circle"}
 # A required field's label ends in an asterisk, hidden from screen readers but not from its text.
 REQUIRED_NAME = re.compile(r"^Name\b")
 
@@ -55,8 +58,16 @@ def test_an_organizer_starts_a_community_and_sees_how_to_subscribe(site: Site):
     page = site.page
     expect(page.get_by_role("status")).to_contain_text(f"{name} is ready")
     expect(page.get_by_text("America/Chicago")).to_be_visible()
-    subscribe = page.get_by_role("link", name=f"Subscribe to {name}'s calendar")
-    expect(subscribe).to_have_attribute("href", re.compile(r"^webcal://"))
+    subscribe = page.get_by_role("region", name=f"Subscribe to {name}'s calendar")
+    expect(subscribe.get_by_role("link", name="Subscribe in my calendar app")).to_have_attribute(
+        "href", re.compile(r"^webcal://")
+    )
+    address = subscribe.get_by_label("Calendar address")
+    expect(address).to_have_value(re.compile(r"^https?://.*/feed\.ics"))
+    subscribe.get_by_role("button", name="Copy the calendar address").click()
+    expect(subscribe.get_by_text("Copied.")).to_be_visible()
+    subscribe.get_by_text("How to add it to Google, Outlook or Apple Calendar").click()
+    expect(subscribe.get_by_text("Subscribe from web")).to_be_visible()
     expect(page.get_by_role("heading", name="Invite a member")).to_be_visible()
     site.check(screenshot="community")
 
@@ -120,3 +131,40 @@ def test_an_organizer_schedules_a_peer_lunch_with_three_seats(site: Site):
     page.get_by_role("link", name=community, exact=True).click()
     expect(page.get_by_role("link", name="First-Thursday peer lunch")).to_be_visible()
     site.check()
+
+
+def test_an_organizer_invites_a_member_and_schedules_a_weekly_consult_group(site: Site):
+    site.sign_in()
+    community = CONSULT_COMMUNITY[site.size]
+    start_community(site, community)
+    site.check()
+
+    page = site.page
+    invite = page.locator("form").filter(has=page.get_by_role("button", name="Invite"))
+    invite.get_by_label(re.compile(r"^Email\b")).fill(f"noor-{site.size}@example.org")
+    invite.get_by_label(REQUIRED_NAME).fill("Noor Haddad")
+    invite.get_by_role("button", name="Invite").click()
+    expect(page.get_by_role("cell", name="Noor Haddad")).to_be_visible()
+    site.check()
+
+    page.get_by_role("link", name="Schedule an event").click()
+    expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
+    site.check()
+    first = thursday()
+    page.get_by_label("Kind of event").select_option(label="Consult group")
+    page.get_by_label("Title").fill("Thursday consult group")
+    page.get_by_label(re.compile(r"^Starts\b")).fill(local(first))
+    page.get_by_label(re.compile(r"^Ends\b")).fill(local(first.replace(hour=13)))
+    repeats = page.get_by_role("group", name="Repeats")
+    repeats.get_by_label(re.compile(r"^Every week")).check()
+    ends = page.get_by_role("group", name="A series ends")
+    ends.get_by_label("After a number of times").check()
+    ends.get_by_label("Number of times", exact=True).fill("6")
+    page.get_by_role("button", name="Schedule the event").click()
+
+    expect(page.get_by_role("heading", name="Thursday consult group")).to_be_visible()
+    site.check()
+    # The page lists the series' dates: six Thursdays, a week apart.
+    dates = page.locator("ul.occurrences li")
+    expect(dates).to_have_count(6)
+    expect(dates.first).to_contain_text(f"{first:%a}")

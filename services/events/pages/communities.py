@@ -113,6 +113,7 @@ def _community_page(
                         else when(starts, occurrence.ends_at)
                     ),
                     "cancelled": occurrence.status == CANCELLED,
+                    "all_day": occurrence.all_day,
                 }
             )
     upcoming.sort(key=lambda item: (item["starts_at"], item["event"].title))
