@@ -108,7 +108,7 @@ def answer(
         rsvp=outcome.rsvp,
         created=created,
         waitlist_position=seats.waitlist_position(outcome.rsvp),
-        manage_url=_manage_url(ctx, outcome.rsvp.id),
+        manage_url=manage_url(ctx, outcome.rsvp.id),
         original_start=event.original_of(occurrence) if occurrence else None,
     )
 
@@ -128,7 +128,7 @@ def cancel(uow: UnitOfWork, ctx: Context, rsvp_id: str) -> Answered:
         rsvp=rsvp,
         created=False,
         waitlist_position=None,
-        manage_url=_manage_url(ctx, rsvp.id),
+        manage_url=manage_url(ctx, rsvp.id),
         original_start=event.original_of(rsvp.occurrence) if rsvp.occurrence else None,
     )
 
@@ -219,7 +219,7 @@ def _announce(
     }
     for rsvp, type in changes:
         position = attendance.waitlist_position(rsvp) if rsvp.status == WAITLISTED else None
-        state = messages.rsvp_state(rsvp, position, _manage_url(ctx, rsvp.id))
+        state = messages.rsvp_state(rsvp, position, manage_url(ctx, rsvp.id))
         payload = {"rsvp": state, "counts": counts, **(extra or {}).get(rsvp.id, {})}
         uow.publish(messages.message(type, payload, ctx.correlation_id))
 
@@ -229,7 +229,7 @@ def _signed_manage_url(secret_key: str, base_url: str, rsvp_id: str) -> str:
     return manage_rsvp_url(secret_key, base_url, rsvp_id)
 
 
-def _manage_url(ctx: Context, rsvp_id: str) -> str:
+def manage_url(ctx: Context, rsvp_id: str) -> str:
     """An RSVP's manage link; one answer needs it twice (its message and its reply), and
     signing costs a key derivation and an HMAC each time."""
     return _signed_manage_url(ctx.secret_key, ctx.base_url, rsvp_id)

@@ -11,8 +11,19 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from marshmallow import ValidationError
 
 from services.rsvps import operations
@@ -95,6 +106,46 @@ def _answered(event: Event, answers: list[Answered]) -> Any:
         answers=[(_date_words(event, a.rsvp.occurrence), _status_words(a.rsvp, a.waitlist_position))
                  for a in answers],
     )  # fmt: skip
+
+
+@bp.get("/events/<event_id>/mine")
+def mine(event_id: str) -> Any:
+    """A signed-in member's own answers to an event, found by the address their sign-in link
+    proved: the event page links here, as only this service knows places on the waitlist. One
+    answer opens its manage page; a series' several answers are listed, each with its link."""
+    email = session.get("email")
+    if not isinstance(email, str):
+        return redirect("/sign-in?" + urlencode({"next": request.path}))
+    ctx = context()
+    with store().begin() as uow:
+        event = uow.event(event_id)
+        if event is None:
+            abort(404, description="There is no such event. Check the link, or ask the organizer.")
+        answers = [
+            (
+                operations.current(uow, ctx, rsvp.id),
+                operations.manage_url(ctx, rsvp.id),
+            )
+            for rsvp in uow.rsvps_of(event_id, email)
+            if rsvp.status != CANCELLED
+        ]
+    if not answers:
+        flash("You have not answered this event yet.")
+        return redirect(f"/events/{event_id}")
+    if len(answers) == 1:
+        return redirect(answers[0][1])
+    return render_template(
+        "mine.html",
+        event=event,
+        answers=[
+            (
+                _date_words(event, found.rsvp.occurrence),
+                _status_words(found.rsvp, found.waitlist_position),
+                link,
+            )
+            for found, link in answers
+        ],
+    )
 
 
 @bp.get("/manage/<token>")

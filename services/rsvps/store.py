@@ -245,6 +245,15 @@ class UnitOfWork(shared.outbox.UnitOfWork):
         row = self.conn.execute(sa.select(rsvps).where(rsvps.c.id == rsvp_id)).first()
         return _rsvp(row) if row else None
 
+    def rsvps_of(self, event_id: str, email: str) -> list[Rsvp]:
+        """One person's RSVPs to an event (one per date of a series), cancelled ones too."""
+        rows = self.conn.execute(
+            sa.select(rsvps)
+            .where(rsvps.c.event_id == event_id, rsvps.c.email == email.lower())
+            .order_by(rsvps.c.occurrence)
+        ).all()
+        return [_rsvp(row) for row in rows]
+
     def save_rsvps(self, changed: list[Rsvp]) -> None:
         """Insert new RSVPs and update changed ones, stamping `updated_at`."""
         now = datetime.now(UTC)

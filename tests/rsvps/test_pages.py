@@ -257,3 +257,59 @@ def test_a_moved_date_and_a_whole_day_are_shown_as_they_take_place(
     answered = answer(client, party, "ben")
     days = f"{day_words(saturday)} {DASH} {day_words(sunday)} (all day)"  # "Sat 5 Dec - Sun 6 Dec"
     assert days in text(client.get(answered.headers["Location"]))
+
+
+def add_member(client, community, organizer, who):
+    response = client.post(
+        f"/api/communities/{community['slug']}/members",
+        json={"email": f"{who}@example.org", "name": who.title(), "role": "member"},
+        headers=organizer,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_signed_in_member_finds_their_own_answer_and_place_in_line(
+    client, stack, schedule, sign_in, community, organizer
+):
+    lunch = schedule(capacity=1, guest_limit=0)
+    answer(client, lunch, "ana")
+    mine = f"/rsvps/events/{lunch['id']}/mine"
+
+    # Signed out, it asks for the sign-in that proves whose answers these are.
+    asked = client.get(mine)
+    assert asked.status_code == 302
+    assert asked.headers["Location"] == f"/sign-in?next=%2Frsvps%2Fevents%2F{lunch['id']}%2Fmine"
+
+    add_member(client, community, organizer, "ben")
+    sign_in(client, "ben@example.org")
+    not_yet = client.get(mine)
+    assert not_yet.status_code == 302
+    assert not_yet.headers["Location"] == f"/events/{lunch['id']}"
+    assert "You have not answered this event yet." in text(client.get(not_yet.headers["Location"]))
+
+    answer(client, lunch, "ben")
+    found = client.get(mine)
+    assert found.status_code == 302
+    assert "/rsvps/manage/" in found.headers["Location"]
+    manage = text(client.get(found.headers["Location"]))
+    assert "You're number 1 on the waitlist." in manage
+    assert "Answered as Ben (ben@example.org)." in manage
+
+
+def test_a_member_who_answered_several_dates_sees_each_with_its_own_link(
+    client, stack, schedule, sign_in, community, organizer
+):
+    series = schedule(rrule="FREQ=WEEKLY;COUNT=3", capacity=1, guest_limit=0)
+    answer(client, series, "ana", occurrence=local(thursday(1)))
+    answer(client, series, "ben", occurrence="all")
+    add_member(client, community, organizer, "ben")
+    sign_in(client, "ben@example.org")
+
+    page = client.get(f"/rsvps/events/{series['id']}/mine")
+    assert page.status_code == 200
+    words = text(page)
+    assert words.count("You're going.") == 2
+    assert words.count("You're number 1 on the waitlist.") == 1
+    links = re.findall(r'href="([^"]*/rsvps/manage/[^"]+)"', page.text)
+    assert len(set(links)) == 3
+    assert "You're number 1 on the waitlist." in text(client.get(links[1]))
