@@ -60,6 +60,16 @@ COMMUNITY_LABELS = {
     "visibility": "Who can see it",
 }
 MEMBER_LABELS = {"email": "Email", "name": "Name", "phone": "Mobile phone", "role": "Role"}
+# One date of a series, in the order of its form; an all-day date takes days, not times.
+DATE_LABELS = {
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "title": "Title",
+    "location": "Location",
+    "online_url": "Online link",
+    "description": "Description",
+}
+ALL_DAY_DATE_LABELS = {**DATE_LABELS, "starts_at": "First day", "ends_at": "Last day"}
 
 
 @bp.app_template_filter("kind_label")
