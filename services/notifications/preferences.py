@@ -3,6 +3,7 @@ by text, the time zone of their quiet hours, opting a phone in to texts), and un
 one kind of mail, which mail providers' one-click POST (RFC 8058) reaches too.
 
 No account is needed: each link carries a signed token naming an email address (shared.links).
+A signed-in member reaches the same page from the site's menu, which leads to their own link.
 Opening a link (GET) only shows a page, because corporate mail scanners open every link in every
 mail; changes are POSTs. The preferences form carries a CSRF token; the unsubscribe POST cannot,
 since a mail provider sends it without our page or cookies, and the signed token in its URL is
@@ -18,7 +19,17 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from marshmallow import ValidationError
 
 from services.notifications import messages, sms
@@ -41,6 +52,9 @@ from shared.links import address_of, preferences_url, unsubscription_of
 from shared.web import correlation_id
 
 PREFERENCES = "/notifications/preferences/<token>"
+# The menu's link for a signed-in member; the events service's sign-in page comes back to it.
+MY_PREFERENCES = "/notifications/me/preferences"
+SIGN_IN_FIRST = f"/sign-in?next={MY_PREFERENCES}"
 UNSUBSCRIBE = "/notifications/unsubscribe/<token>"
 # The one view a POST reaches without a CSRF token (see the module's docstring and app.py).
 ONE_CLICK_VIEW = f"{__name__}.unsubscribe"
@@ -85,9 +99,34 @@ class Choices:
     text_me: bool
 
 
+@dataclass(frozen=True)
+class TextsChange:
+    """What saving did to texts, for the page to tell: the number a confirmation was queued
+    for (newly opted in), and the numbers that got texts and no longer do."""
+
+    confirming: str | None = None
+    stopped: tuple[str, ...] = ()
+
+
 def blueprint(clock: Callable[[], datetime] = utc_now) -> Blueprint:
     """The pages, reading the time from `clock` (tests stop it)."""
     bp = Blueprint("notifications_preferences", __name__)
+
+    @bp.get(MY_PREFERENCES)
+    def my_preferences() -> Any:
+        """A signed-in member's own preferences: the page their address's link opens. Members
+        are known by id from the events service's messages; until the first has arrived, the
+        address their sign-in link went to (kept in the session since then) will do, and a
+        session older than that waits for the message."""
+        member_id = session.get("member_id")
+        if not isinstance(member_id, str):
+            return redirect(SIGN_IN_FIRST, 303)
+        with _store().begin() as uow:
+            member = uow.member(member_id)
+        address = member.email if member is not None else session.get("email")
+        if not isinstance(address, str) or not address:
+            return _not_known_yet()
+        return redirect(_preferences_path(address), 303)
 
     @bp.get(PREFERENCES)
     def preferences(token: str) -> Any:
@@ -104,8 +143,10 @@ def blueprint(clock: Callable[[], datetime] = utc_now) -> Blueprint:
         if errors:
             return _preferences_page(token, address, choices, errors, 422)
         with _store().begin() as uow:
-            record(uow, address, choices, phone, clock(), correlation_id())
+            texts = record(uow, address, choices, phone, clock(), correlation_id())
         flash("Saved.")
+        for news in texts_news(texts):
+            flash(news)
         # 303: the browser GETs the page, so reloading it does not post the form again.
         return redirect(url_for(".preferences", token=token), 303)
 
@@ -231,8 +272,9 @@ def record(
     phone: str | None,
     now: datetime,
     correlation: str,
-) -> None:
-    """Store what changed, in one transaction with the messages it causes."""
+) -> TextsChange:
+    """Store what changed, in one transaction with the messages it causes; what became of
+    texts."""
     for (channel, category), wanted in choices.wanted.items():
         if wanted:
             if not uow.wants(address, channel, category):
@@ -245,9 +287,9 @@ def record(
         uow.set_time_zone(address, choices.timezone, now)
     if choices.text_me:
         assert phone is not None, "checked() requires a phone to text"
-        opt_in(uow, address, phone, choices.timezone or "UTC", now)
-    else:
-        opt_out(uow, [phone, uow.phone_of(address)], now)
+        confirming = opt_in(uow, address, phone, choices.timezone or "UTC", now)
+        return TextsChange(confirming=phone if confirming else None)
+    return TextsChange(stopped=opt_out(uow, [phone, uow.phone_of(address)], now))
 
 
 def stop(
@@ -268,11 +310,11 @@ def stop(
     return True
 
 
-def opt_in(uow: stored.UnitOfWork, address: str, phone: str, timezone: str, now: datetime) -> None:
+def opt_in(uow: stored.UnitOfWork, address: str, phone: str, timezone: str, now: datetime) -> bool:
     """Record consent to texts and confirm it with one (carriers expect a confirmation); a
-    number already opted in gets no second confirmation."""
+    number already opted in gets no second confirmation. True if a confirmation was queued."""
     if stored.sms_state(uow, phone) == stored.OPTED_IN:
-        return
+        return False
     stored.record_sms_state(uow, phone, stored.OPTED_IN, SOURCE, now)
     uow.queue_delivery(
         NewDelivery(
@@ -286,13 +328,34 @@ def opt_in(uow: stored.UnitOfWork, address: str, phone: str, timezone: str, now:
         ),
         now,
     )
+    return True
 
 
-def opt_out(uow: stored.UnitOfWork, phones: list[str | None], now: datetime) -> None:
-    """ "Text me" unticked: the numbers shown or typed stop getting texts, if they got them."""
+def opt_out(uow: stored.UnitOfWork, phones: list[str | None], now: datetime) -> tuple[str, ...]:
+    """ "Text me" unticked: the numbers shown or typed stop getting texts, if they got them;
+    those that did."""
+    stopped = []
     for phone in sorted({p for p in phones if p}):
         if stored.sms_state(uow, phone) == stored.OPTED_IN:
             stored.record_sms_state(uow, phone, stored.OPTED_OUT, SOURCE, now)
+            stopped.append(phone)
+    return tuple(stopped)
+
+
+def texts_news(change: TextsChange) -> list[str]:
+    """What to tell the person about their texts once saved, as it is: consent counts from the
+    moment they save and the confirmation is sent at once, quiet hours or not. A number that
+    once replied STOP is blocked by the provider until it replies START, whatever we record, so
+    a confirmation that never comes says what to do."""
+    news = []
+    if change.confirming:
+        news.append(
+            f"Texts to {change.confirming} are on: a text saying so is on its way. If it does "
+            "not come and you once replied STOP to Hearth, reply START to that text."
+        )
+    if change.stopped:
+        news.append(f"Hearth sends no more texts to {' or '.join(change.stopped)}.")
+    return news
 
 
 # --- Links and pages --------------------------------------------------------------------------
@@ -318,6 +381,13 @@ def _unsubscription(token: str) -> tuple[str, str, str]:
 
 def _preferences_path(address: str) -> str:
     return preferences_url(current_app.config["SECRET_KEY"], "", address)
+
+
+def _not_known_yet() -> Any:
+    """200, not 404: nothing is missing and nobody did anything wrong; the page is the answer
+    for now, and the same link works in a moment. Never stored, so "Try again" asks again."""
+    page = render_template("preferences_pending.html", again=MY_PREFERENCES)
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 def _preferences_page(
