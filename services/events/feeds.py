@@ -28,7 +28,6 @@ from flask import (
     current_app,
     jsonify,
     redirect,
-    render_template,
     request,
     url_for,
 )
@@ -350,25 +349,17 @@ def my_feed_urls() -> Any:
 
 
 @bp.route("/me/calendar", methods=["GET", "POST"])
-@page_errors
 def my_calendar() -> Any:
-    """The member's personal feed address, and a button that replaces it."""
+    """The personal feed's address is shown on My events; posting here replaces it, killing
+    the old one. A GET (an old bookmark) goes to it there."""
+    if request.method == "GET":
+        return redirect(url_for("pages.my_events", _anchor="calendar"))
     member_id = current_member_id()
     if member_id is None:
         return redirect(url_for("auth.sign_in", next=request.path))
     with _store().begin() as uow:
-        if request.method == "POST":
-            generation = uow.next_feed_generation(member_id)
-        else:
-            generation = uow.feed_generation(member_id)
-    if request.method == "POST":
-        return redirect(url_for(".my_calendar", renewed=1))
-    path = personal_feed_path(current_app.config["SECRET_KEY"], member_id, int(generation or 0))
-    return render_template(
-        "my_calendar.html",
-        urls=https_and_webcal(current_app.config["HEARTH_BASE_URL"], path),
-        renewed=bool(request.args.get("renewed")),
-    )
+        uow.next_feed_generation(member_id)
+    return redirect(url_for("pages.my_events", renewed=1, _anchor="calendar"))
 
 
 def _same(given: str, expected: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,6 +224,18 @@ OVERRIDE_FIELDS = [
 
 
 ATTENDANCE_COUNTS = ("confirmed_seats", "waitlisted", "maybe")
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A person's answer for one event or date of a series (`occurrence`: its key, "" for a
+    one-off event), with the event, its community and the person's role there (None: none)."""
+
+    event: Event
+    community: Community
+    role: str | None
+    occurrence: str
+    status: str
 
 
 class UnitOfWork(shared.outbox.UnitOfWork):
@@ -643,6 +656,55 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             )
             .order_by(answers.c.event_id, answers.c.occurrence)
         ).all()
+
+    def answered_ahead(
+        self, member: Member, statuses: Sequence[str], now: datetime
+    ) -> list[Answered]:
+        """The member's answers with one of `statuses` to events not over by `now` (a series
+        without end never is), each with its event, community and the member's role there:
+        one query, and the two every read of events makes (cancelled and changed dates)."""
+        community_names = ("slug", "name", "timezone", "visibility")
+        rows = self.conn.execute(
+            sa.select(
+                events,
+                answers.c.occurrence.label("answer_occurrence"),
+                answers.c.status.label("answer_status"),
+                *(communities.c[name].label(f"community_{name}") for name in community_names),
+                memberships.c.role.label("member_role"),
+            )
+            .join(answers, answers.c.event_id == events.c.id)
+            .join(communities, communities.c.id == events.c.community_id)
+            .outerjoin(
+                memberships,
+                sa.and_(
+                    memberships.c.community_id == events.c.community_id,
+                    memberships.c.member_id == member.id,
+                ),
+            )
+            .where(
+                answers.c.email == member.email.lower(),
+                answers.c.status.in_(statuses),
+                sa.or_(events.c.last_end_utc.is_(None), events.c.last_end_utc > now),
+            )
+            .order_by(events.c.id, answers.c.occurrence)
+        ).all()
+        firsts: dict[str, Any] = {}
+        for row in rows:  # a row per answer: an event answered for several dates is read once
+            firsts.setdefault(row.id, row)
+        found = {event.id: event for event in self._events_from_rows(list(firsts.values()))}
+        return [
+            Answered(
+                event=found[row.id],
+                community=Community(
+                    id=row.community_id,
+                    **{name: row._mapping[f"community_{name}"] for name in community_names},
+                ),
+                role=row.member_role,
+                occurrence=row.answer_occurrence,
+                status=row.answer_status,
+            )
+            for row in rows
+        ]
 
     def feed_generation(self, member_id: str) -> int | None:
         return self.conn.execute(

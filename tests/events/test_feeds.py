@@ -238,9 +238,9 @@ def test_my_events_feed_follows_my_answers_and_a_new_address_kills_the_old(
     answer(lunch, "no")
     assert str(vevents(read(client.get(path)))[f"{lunch['id']}@hearth"]["STATUS"]) == "CANCELLED"
 
-    page = client.get("/me/calendar")
+    page = client.get("/me/events")
     assert urls["feed_url"] in page.text
-    assert client.submit("/me/calendar", {}).status_code == 302
+    assert client.submit("/me/calendar", {}, "/me/events").status_code == 302
     assert client.get(path).status_code == 404
     renewed = client.get("/api/me/feed").json["feed_url"]
     assert renewed != urls["feed_url"]

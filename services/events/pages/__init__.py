@@ -17,4 +17,4 @@ def store():  # type: ignore[no-untyped-def]
 
 
 # Imported last: these modules put their routes and template filters on `bp` as they load.
-from services.events.pages import communities, dates, events, labels  # noqa: E402, F401
+from services.events.pages import communities, dates, events, labels, mine  # noqa: E402, F401
