@@ -579,6 +579,25 @@ def overrides_after_change(before: Event, after: Event) -> dict[datetime, Overri
     return kept
 
 
+def revised_event(before: Event, built: Event) -> Event:
+    """The event `built` from `before` by build_event, with what it carries over from `before`:
+    the names its dates keep (`shift`), its cancelled dates and its changed ones, each following
+    its date as the whole series moves. What changing a series saves, and what the event form's
+    preview of its dates shows before it is saved."""
+    moved_by = built.starts_at - before.starts_at
+    # Dates keep their keys while the series moves; a series that starts or stops repeating
+    # has none to keep.
+    shift = before.shift + moved_by if before.rrule and built.rrule else timedelta(0)
+    moved = {start + moved_by for start in before.cancelled_occurrences}
+    revised = replace(
+        built,
+        shift=shift,
+        cancelled_occurrences={start for start in moved if built.is_occurrence(start)},
+    )
+    revised.overrides = overrides_after_change(before, revised)
+    return revised
+
+
 def _day_of(value: date) -> date:
     return value.date() if isinstance(value, datetime) else value
 

@@ -22,6 +22,7 @@ from services.events.pages.forms import (
     local_datetime,
     minutes,
     number,
+    planned_event,
 )
 from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
 from services.events.pages.picker import Picker
@@ -57,6 +58,7 @@ def _render_event_form(
     status: int = 200,
     event: Event | None = None,
     notice: str | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Any:
     start = local_datetime(form["starts_on"] if form["all_day"] else form["starts_at"])
     return render_template(
@@ -72,7 +74,65 @@ def _render_event_form(
         zones=zone_groups(form["timezone"]),
         visibilities=EVENT_VISIBILITY_CHOICES,
         notice=notice,
+        preview=preview,
     ), status
+
+
+def _preview_of(event: Event) -> dict[str, Any]:
+    """What the event form's preview says of the event as saving it gives it: its rule in words
+    and its next dates (or its one date), in its zone and in the event page's words."""
+    tz = event.tz
+    first = event.starts_at.date() if event.all_day else event.starts_at.replace(tzinfo=tz)
+    preview: dict[str, Any] = {
+        "timezone": event.timezone,
+        "repeats": recurrence_words(event),
+        "first": first,
+        "when": event_words(event, long=True),
+        "dates": [],
+        "most": SERIES_PREVIEW,
+    }
+    if event.rrule:
+        now = datetime.now(UTC)
+        # From now, or from the first date if it is later: a series planned far ahead still
+        # shows its first dates.
+        horizon = max(now, event.first_start) + timedelta(days=2 * 366)
+        for occurrence in event.occurrences(now, horizon)[:SERIES_PREVIEW]:
+            title = event.occurrence_text(occurrence, "title")
+            preview["dates"].append(
+                {
+                    "when": occurrence_words(occurrence),
+                    "starts_at": (
+                        occurrence.starts_at.date() if event.all_day else occurrence.starts_at
+                    ),
+                    "cancelled": occurrence.status == CANCELLED,
+                    "moved_from": moved_from_words(event, occurrence),
+                    "title": title if title != event.title else None,
+                }
+            )
+    return preview
+
+
+def _previewed(
+    community: Community,
+    form: dict[str, Any],
+    picker: Picker,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    event: Event | None = None,
+) -> Any:
+    """The form again as it was typed, with the dates the event would have if it were saved
+    now, or what to fix first. Nothing is saved."""
+    if not errors:
+        try:
+            planned = planned_event(values, community, event)
+        except Invalid as error:
+            errors = form_errors(error.errors, form, picker)
+    if errors:
+        return _render_event_form(
+            community, form, picker, errors, 422, event=event, preview={"problems": True}
+        )
+    preview = {**_preview_of(planned), "unsaved": True}
+    return _render_event_form(community, form, picker, {}, event=event, preview=preview)
 
 
 @bp.route("/c/<slug>/events/new", methods=["GET", "POST"])
@@ -87,6 +147,8 @@ def new_event(slug: str) -> Any:
     form = event_form(request.form)
     picker = Picker.from_form(request.form)
     values, errors = event_values(form, picker, community)
+    if "preview" in request.form:
+        return _previewed(community, form, picker, values, errors)
     if not errors:
         try:
             with store().begin() as uow:
@@ -195,12 +257,21 @@ def edit_event(event_id: str) -> Any:
         flash("This event is cancelled, so it can no longer be changed.")
         return redirect(url_for(".event_page", event_id=event.id))
     if request.method == "GET":
+        # A series shows its next dates from the start, as the preview would.
+        preview = _preview_of(event) if event.rrule else None
         return _render_event_form(
-            community, form_of_event(event), Picker.for_event(event), {}, event=event
+            community,
+            form_of_event(event),
+            Picker.for_event(event),
+            {},
+            event=event,
+            preview=preview,
         )
     form = event_form(request.form)
     picker = Picker.from_form(request.form)
     values, errors = event_values(form, picker, community, event)
+    if "preview" in request.form:
+        return _previewed(community, form, picker, values, errors, event)
     if errors:
         return _render_event_form(community, form, picker, errors, 422, event=event)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from services.events.model import Community, Event, Invalid, build_event
+from services.events.model import Community, Event, Invalid, build_event, revised_event
 from services.events.pages.labels import EVENT_LABELS
 from services.events.pages.picker import PICKER_FIELDS, Picker
 from services.events.schemas import EventInput
@@ -113,7 +113,24 @@ def _domain_errors(
             changes[name] = None  # build_event skips a time it is not given
     if changes["starts_at"] is None or errors.keys() & PICKER_FIELDS:
         changes["rrule"] = None
-    blank = current or Event(
+    try:
+        build_event(current or _unsaved(community), changes, community.timezone, today=_today())
+    except Invalid as error:
+        return picker.place(error.errors)
+    return {}
+
+
+def planned_event(values: dict[str, Any], community: Community, current: Event | None) -> Event:
+    """The event that saving `values` (from event_values, without errors) would store, built by
+    the model as the use cases build it, so the form's preview of its dates is the series that
+    saving gives. Nothing is saved. Raises Invalid as saving would."""
+    built = build_event(current or _unsaved(community), values, community.timezone, today=_today())
+    return revised_event(current, built) if current else built
+
+
+def _unsaved(community: Community) -> Event:
+    """An event with nothing in it yet, for build_event to fill from a new event's values."""
+    return Event(
         id="",
         community_id=community.id,
         kind="",
@@ -122,11 +139,10 @@ def _domain_errors(
         ends_at=None,  # type: ignore[arg-type]
         timezone=community.timezone,
     )
-    try:
-        build_event(blank, changes, community.timezone, today=datetime.now(UTC).date())
-    except Invalid as error:
-        return picker.place(error.errors)
-    return {}
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 FORM_ORDER = [*EVENT_LABELS, "occurrence"]
