@@ -27,7 +27,7 @@ from services.events.model import (
     build_override,
     can_manage,
     check_slug,
-    overrides_after_change,
+    revised_event,
     slugify,
     zone,
 )
@@ -238,13 +238,7 @@ def update_event(
     require_organizer(uow, community, ctx)
     if event.status == CANCELLED:
         raise Conflict("this event is cancelled and can no longer be changed")
-    updated = build_event(event, changes, community.timezone, today=_today())
-    # Dates keep their keys while the series moves; a series that starts or stops repeating
-    # has none to keep.
-    moved_by = updated.starts_at - event.starts_at
-    updated.shift = event.shift + moved_by if event.rrule and updated.rrule else timedelta(0)
-    updated.cancelled_occurrences = _moved_cancellations(event, updated)
-    updated.overrides = overrides_after_change(event, updated)
+    updated = revised_event(event, build_event(event, changes, community.timezone, today=_today()))
     changed = [name for name in changes if getattr(updated, name) != getattr(event, name)]
     if updated.guests_allowed != event.guests_allowed and "guest_limit" not in changed:
         # A default limit follows the kind and capacity: attendees see it change with them.
@@ -263,14 +257,6 @@ def update_event(
         uow.set_overrides(updated.id, updated.overrides)
     _publish_event(uow, ctx, community, updated, "events.event_updated", changed=changed)
     return updated, changed
-
-
-def _moved_cancellations(before: Event, after: Event) -> set[datetime]:
-    """Cancelled dates move with their series: moving every Thursday from 12:00 to 13:00 keeps
-    the 10 December one cancelled, at 13:00. Those that are no longer dates of the new rule go."""
-    shift = after.starts_at - before.starts_at
-    moved = {start + shift for start in before.cancelled_occurrences}
-    return {start for start in moved if after.is_occurrence(start)}
 
 
 def _raise_sequence(event: Event) -> None:

@@ -657,6 +657,16 @@ class UnitOfWork(shared.outbox.UnitOfWork):
             .order_by(answers.c.event_id, answers.c.occurrence)
         ).all()
 
+    def answers_to(self, email: str, event_id: str) -> dict[str, str]:
+        """A person's last answer to each date of an event they answered, by occurrence key
+        ("" for a one-off event)."""
+        rows = self.conn.execute(
+            sa.select(answers.c.occurrence, answers.c.status).where(
+                answers.c.email == email.lower(), answers.c.event_id == event_id
+            )
+        ).all()
+        return {row.occurrence: row.status for row in rows}
+
     def answered_ahead(
         self, member: Member, statuses: Sequence[str], now: datetime
     ) -> list[Answered]:

@@ -258,3 +258,37 @@ def test_the_calendar_feed_is_on_the_page_and_me_calendar_still_replaces_it(
     page = client.get(renewed.headers["Location"]).text
     assert "You have a new address." in page
     assert new["feed_url"] in page and old["feed_url"] not in page
+
+
+def test_the_event_page_tells_a_member_their_own_answer(
+    client, stack, organizer, schedule, sam, answer
+):
+    lunch = schedule(**LUNCH, capacity=1)
+    series = schedule(
+        **at(thursday(1)),
+        kind="consult_group",
+        title="Consult",
+        rrule="FREQ=WEEKLY;COUNT=3",
+        capacity=1,
+    )
+
+    def yours(event):
+        page = sam.get(f"/events/{event['id']}")
+        assert page.status_code == 200, page.text
+        found = re.search(r'<p class="yours"><strong>(.*?)</strong>', page.text)
+        return html.unescape(found.group(1)) if found else None
+
+    assert yours(lunch) is None
+    answer(lunch, "ana@example.org", "yes")
+    answer(lunch, "sam@example.org", "yes")
+    assert yours(lunch) == "You're on the waitlist."
+    assert f'href="/rsvps/events/{lunch["id"]}/mine"' in sam.get(f"/events/{lunch['id']}").text
+
+    answer(series, "ana@example.org", "yes", thursday(2))
+    for week in (1, 2, 3):
+        answer(series, "sam@example.org", "yes", thursday(week))
+    answer(series, "sam@example.org", "no", thursday(3))
+    assert (
+        yours(series)
+        == "You answered for 3 coming dates: going to 1, on the waitlist for 1, not going to 1."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from services.events.pages.forms import (
     planned_event,
 )
 from services.events.pages.labels import EVENT_LABELS, EVENT_VISIBILITY_CHOICES, KIND_LABELS
+from services.events.pages.mine import answered_date
 from services.events.pages.picker import Picker
 from services.events.pages.words import (
     event_words,
@@ -92,24 +94,41 @@ def _preview_of(event: Event) -> dict[str, Any]:
         "most": SERIES_PREVIEW,
     }
     if event.rrule:
-        now = datetime.now(UTC)
-        # From now, or from the first date if it is later: a series planned far ahead still
-        # shows its first dates.
-        horizon = max(now, event.first_start) + timedelta(days=2 * 366)
-        for occurrence in event.occurrences(now, horizon)[:SERIES_PREVIEW]:
-            title = event.occurrence_text(occurrence, "title")
-            preview["dates"].append(
-                {
-                    "when": occurrence_words(occurrence),
-                    "starts_at": (
-                        occurrence.starts_at.date() if event.all_day else occurrence.starts_at
-                    ),
-                    "cancelled": occurrence.status == CANCELLED,
-                    "moved_from": moved_from_words(event, occurrence),
-                    "title": title if title != event.title else None,
-                }
-            )
+        preview["dates"] = next_dates(event)
     return preview
+
+
+def next_dates(
+    event: Event, counts: dict[tuple[str, str], dict[str, int]] | None = None
+) -> list[dict[str, Any]]:
+    """A series' next dates as the event page and the form's preview list them, in the event's
+    zone: moved and cancelled ones marked, and with `counts` (attendance_of) who is going."""
+    now = datetime.now(UTC)
+    # From now, or from the first date if it is later: a series planned far ahead still shows
+    # its first dates.
+    horizon = max(now, event.first_start) + timedelta(days=2 * 366)
+    dates = []
+    for occurrence in event.occurrences(now, horizon)[:SERIES_PREVIEW]:
+        original = occurrence.original_start
+        title = event.occurrence_text(occurrence, "title")
+        dates.append(
+            {
+                "when": occurrence_words(occurrence),
+                "starts_at": occurrence.starts_at.date() if event.all_day else occurrence.starts_at,
+                "cancelled": occurrence.status == CANCELLED,
+                # Where a moved date was, so people who noted it see it is not then.
+                "moved_from": moved_from_words(event, occurrence),
+                "title": title if title != event.title else None,
+                # How the date is named in its address (pages.edit_date).
+                "original": minutes(original),
+                "going": (
+                    going_words(counts.get((event.id, event.key_of(original).isoformat())))
+                    if counts is not None
+                    else None
+                ),
+            }
+        )
+    return dates
 
 
 def _previewed(
@@ -170,29 +189,10 @@ def event_page(event_id: str) -> Any:
         event, community, role = operations.event_for(uow, ctx, event_id)
         counts = uow.attendance_of([event.id])
         member = uow.member_by_id(ctx.member_id) if ctx.member_id else None
+        answers = uow.answers_to(member.email, event.id) if member else {}
     tz = event.tz
     first = event.starts_at.date() if event.all_day else event.starts_at.replace(tzinfo=tz)
-    upcoming = []
-    if event.rrule:
-        now = datetime.now(UTC)
-        for occurrence in event.occurrences(now, now + timedelta(days=2 * 366))[:SERIES_PREVIEW]:
-            original = occurrence.original_start
-            title = event.occurrence_text(occurrence, "title")
-            upcoming.append(
-                {
-                    "when": occurrence_words(occurrence),
-                    "starts_at": (
-                        occurrence.starts_at.date() if event.all_day else occurrence.starts_at
-                    ),
-                    "cancelled": occurrence.status == CANCELLED,
-                    "going": going_words(
-                        counts.get((event.id, event.key_of(original).isoformat()))
-                    ),
-                    # Where a moved date was, so people who noted it see it is not then.
-                    "moved_from": moved_from_words(event, occurrence),
-                    "title": title if title != event.title else None,
-                }
-            )
+    upcoming = next_dates(event, counts) if event.rrule else []
     deadline = event.rsvp_deadline.replace(tzinfo=tz) if event.rsvp_deadline else None
     return render_template(
         "event.html",
@@ -209,6 +209,7 @@ def event_page(event_id: str) -> Any:
         guests=guest_words(event.guests_allowed),
         going=None if event.rrule else going_words(counts.get((event.id, ""))),
         answer=answer_form(event, member),
+        yours=your_answer(event, answers),
     )
 
 
@@ -238,6 +239,42 @@ def answer_form(event: Event, member: Member | None) -> dict[str, Any]:
     elif event.starts_at.replace(tzinfo=event.tz) <= now:
         closed = "This event has started, so it takes no more answers."
     return {"form": form, "occurrences": dates, "closed": closed}
+
+
+# What a person answered, as the event page tells them; a withdrawn answer is no answer.
+YOUR_ANSWER = {
+    "confirmed": "You're going.",
+    "waitlisted": "You're on the waitlist.",
+    "maybe": "You said maybe.",
+    "declined": "You said you can't come.",
+}
+YOUR_DATES = {
+    "confirmed": "going to {}",
+    "waitlisted": "on the waitlist for {}",
+    "maybe": "maybe for {}",
+    "declined": "not going to {}",
+}
+
+
+def your_answer(event: Event, answers: dict[str, str]) -> str | None:
+    """The signed-in member's answer in words, from what the rsvps service announced: for a
+    series, how many of its dates still to come they answered, and how."""
+    now = datetime.now(UTC)
+    standing = Counter(
+        status
+        for key, status in answers.items()
+        if status in YOUR_ANSWER
+        and (date := answered_date(event, key)) is not None
+        and date.ends_at > now
+    )
+    if not standing:
+        return None
+    if not event.rrule:
+        return YOUR_ANSWER[next(iter(standing))]
+    total = sum(standing.values())
+    parts = [YOUR_DATES[status].format(count) for status, count in standing.items()]
+    dates = "date" if total == 1 else "dates"
+    return f"You answered for {total} coming {dates}: {', '.join(parts)}."
 
 
 def guest_words(limit: int) -> str:
