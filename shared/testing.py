@@ -8,6 +8,7 @@ in the project's tests/conftest.py.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import smtplib
@@ -159,6 +160,30 @@ class Browser(Client):
         """POST a form the way a browser does, with the CSRF token from its page."""
         token = self.csrf_token(form_page or path)
         return self.post(path, data={**data, "csrf_token": token})
+
+
+def form_values(page: TestResponse) -> dict[str, str]:
+    """What a browser would post back from a page's form, unchanged (buttons aside)."""
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input[^>]*>", page.text):
+        name = re.search(r'name="([^"]*)"', tag)
+        if not name or name.group(1) == "csrf_token":
+            continue
+        kind = re.search(r'type="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if kind and kind.group(1) in ("radio", "checkbox") and " checked" not in tag:
+            continue
+        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, body in re.findall(
+        r'<textarea[^>]*name="([^"]*)"[^>]*>(.*?)</textarea>', page.text, re.S
+    ):
+        values[name] = html.unescape(body)
+    for name, options in re.findall(
+        r'<select[^>]*name="([^"]*)"[^>]*>(.*?)</select>', page.text, re.S
+    ):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        values[name] = html.unescape(chosen.group(1)) if chosen else ""
+    return values
 
 
 # --- Processes -----------------------------------------------------------------------------

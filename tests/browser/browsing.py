@@ -8,6 +8,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,18 @@ def fill_peer_lunch(page: Page, title: str, location: str | None = None) -> None
     if location:
         page.get_by_label("Location (optional)").fill(location)
     page.get_by_label("Capacity (optional)").fill("3")
+
+
+def fill_weekly_consult_group(page: Page, times: int) -> datetime:
+    """The event form, as an organizer fills it for a consult group every Thursday from next
+    Thursday, `times` times; its first date."""
+    first = thursday()
+    page.get_by_label("Kind of event").select_option(label="Consult group")
+    page.get_by_label("Title").fill("Thursday consult group")
+    page.get_by_label(re.compile(r"^Starts\b")).fill(local(first))
+    page.get_by_label(re.compile(r"^Ends\b")).fill(local(first.replace(hour=13)))
+    page.get_by_role("group", name="Repeats").get_by_label(re.compile(r"^Every week")).check()
+    ends = page.get_by_role("group", name="A series ends")
+    ends.get_by_label("After a number of times").check()
+    ends.get_by_label("Number of times", exact=True).fill(str(times))
+    return first

@@ -8,10 +8,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from browsing import Site
+from browsing import Site, fill_weekly_consult_group
 from playwright.sync_api import expect
-
-from shared.testing import local, thursday
 
 pytestmark = pytest.mark.browser
 
@@ -31,15 +29,7 @@ def test_an_organizer_previews_a_series_then_saves_it_with_enter(site: Site):
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     site.check()
-    first = thursday()
-    page.get_by_label("Kind of event").select_option(label="Consult group")
-    page.get_by_label("Title").fill("Thursday consult group")
-    page.get_by_label(re.compile(r"^Starts\b")).fill(local(first))
-    page.get_by_label(re.compile(r"^Ends\b")).fill(local(first.replace(hour=13)))
-    page.get_by_role("group", name="Repeats").get_by_label(re.compile(r"^Every week")).check()
-    ends = page.get_by_role("group", name="A series ends")
-    ends.get_by_label("After a number of times").check()
-    ends.get_by_label("Number of times", exact=True).fill("10")
+    first = fill_weekly_consult_group(page, times=10)
     page.get_by_role("button", name="Show the next dates").click()
 
     preview = page.get_by_role("region", name="Next dates")
@@ -52,6 +42,7 @@ def test_an_organizer_previews_a_series_then_saves_it_with_enter(site: Site):
         day = first + timedelta(weeks=n)
         expect(dates.nth(n)).to_contain_text(f"{day:%a} {day.day} {day:%b}")
     expect(page.get_by_label("Title")).to_have_value("Thursday consult group")
+    ends = page.get_by_role("group", name="A series ends")
     expect(ends.get_by_label("Number of times", exact=True)).to_have_value("10")
 
     # Enter in a text field saves: the preview is the form's second button, not its first.

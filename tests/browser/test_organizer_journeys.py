@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ORGANIZER_NAME, Site, fill_peer_lunch
+from browsing import ORGANIZER_NAME, Site, fill_peer_lunch, fill_weekly_consult_group
 from playwright.sync_api import expect
-
-from shared.testing import local, thursday
 
 pytestmark = pytest.mark.browser
 
@@ -150,16 +148,7 @@ def test_an_organizer_invites_a_member_and_schedules_a_weekly_consult_group(site
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     site.check()
-    first = thursday()
-    page.get_by_label("Kind of event").select_option(label="Consult group")
-    page.get_by_label("Title").fill("Thursday consult group")
-    page.get_by_label(re.compile(r"^Starts\b")).fill(local(first))
-    page.get_by_label(re.compile(r"^Ends\b")).fill(local(first.replace(hour=13)))
-    repeats = page.get_by_role("group", name="Repeats")
-    repeats.get_by_label(re.compile(r"^Every week")).check()
-    ends = page.get_by_role("group", name="A series ends")
-    ends.get_by_label("After a number of times").check()
-    ends.get_by_label("Number of times", exact=True).fill("6")
+    first = fill_weekly_consult_group(page, times=6)
     page.get_by_role("button", name="Schedule the event").click()
 
     expect(page.get_by_role("heading", name="Thursday consult group")).to_be_visible()

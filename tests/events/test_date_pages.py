@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.events import store as events_store
-from shared.testing import local, thursday
+from shared.testing import form_values, local, thursday
 
 DASH = "\u2013"  # time ranges are written with an en dash
 FIRST = thursday()  # noon on a Thursday two weeks or more from today, New York time
@@ -65,16 +65,6 @@ def value_of(page, name):
         match = re.search(rf'<input id="f-{name}" name="{name}"[^>]*value="([^"]*)"', page.text)
     assert match, f"no field {name}"
     return html.unescape(match.group(1))
-
-
-def form_values(page):
-    """What a browser posts back from the date form, unchanged."""
-    values = {
-        name: value_of(page, name)
-        for name in ("starts_at", "ends_at", "title", "location", "online_url", "description")
-    }
-    values["sequence"] = re.search(r'name="sequence" value="([^"]*)"', page.text).group(1)
-    return values
 
 
 def path_of(event, original):

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.events import store as events_store
+from shared.testing import form_values
 
 NEW_YORK = ZoneInfo("America/New_York")
 DASH = "\u2013"
@@ -106,30 +107,6 @@ def field_error(page, name):
     control = re.search(rf'<[^>]*\bid="f-{name}"[^>]*>', page.text)
     assert control and re.search(rf'aria-describedby="[^"]*\be-{name}\b', control.group(0))
     return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).removeprefix("Error: ")
-
-
-def form_values(page):
-    """What a browser would post back from the page's form, unchanged (buttons aside)."""
-    values = {}
-    for tag in re.findall(r"<input[^>]*>", page.text):
-        name = re.search(r'name="([^"]*)"', tag)
-        if not name or name.group(1) == "csrf_token":
-            continue
-        kind = re.search(r'type="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if kind and kind.group(1) in ("radio", "checkbox") and " checked" not in tag:
-            continue
-        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
-    for name, body in re.findall(
-        r'<textarea[^>]*name="([^"]*)"[^>]*>(.*?)</textarea>', page.text, re.S
-    ):
-        values[name] = html.unescape(body)
-    for name, options in re.findall(
-        r'<select[^>]*name="([^"]*)"[^>]*>(.*?)</select>', page.text, re.S
-    ):
-        chosen = re.search(r'<option value="([^"]*)" selected>', options)
-        values[name] = html.unescape(chosen.group(1)) if chosen else ""
-    return values
 
 
 def stored(stack):

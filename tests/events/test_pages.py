@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from services.events import store as events_store
 from shared.links import sign_in_url
-from shared.testing import Browser
+from shared.testing import Browser, form_values
 
 NEW_YORK = ZoneInfo("America/New_York")
 DASH = "\u2013"  # time ranges are written with an en dash
@@ -441,30 +441,6 @@ def test_monthly_on_the_last_weekday_needs_a_last_weekday(client, community, dan
     assert response.status_code == 422
     message = field_error(response, "rrule")
     assert "not the last Tuesday" in message and "2nd Tuesday" in message
-
-
-def form_values(page):
-    """What a browser would post back from a page's form, unchanged."""
-    values = {}
-    for tag in re.findall(r"<input[^>]*>", page.text):
-        name = re.search(r'name="([^"]*)"', tag)
-        if not name or name.group(1) == "csrf_token":
-            continue
-        kind = re.search(r'type="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if kind and kind.group(1) in ("radio", "checkbox") and " checked" not in tag:
-            continue
-        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
-    for name, body in re.findall(
-        r'<textarea[^>]*name="([^"]*)"[^>]*>(.*?)</textarea>', page.text, re.S
-    ):
-        values[name] = html.unescape(body)
-    for name, options in re.findall(
-        r'<select[^>]*name="([^"]*)"[^>]*>(.*?)</select>', page.text, re.S
-    ):
-        chosen = re.search(r'<option value="([^"]*)" selected>', options)
-        values[name] = html.unescape(chosen.group(1)) if chosen else ""
-    return values
 
 
 # --- errors ----------------------------------------------------------------------------------
