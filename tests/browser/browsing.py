@@ -139,6 +139,19 @@ class Site:
         self.check()
 
 
+def new_community(site: Site, name: str, public: bool = False) -> None:
+    """As a signed-in organizer, start a community of only a name (and public, if asked), and
+    land on its page."""
+    page = site.page
+    site.visit("/communities/new")
+    page.get_by_label(re.compile(r"^Name\b")).fill(name)
+    if public:
+        page.get_by_label("Public", exact=True).check()
+    page.get_by_role("button", name="Create the community").click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    site.check()
+
+
 def fill_peer_lunch(page: Page, title: str, location: str | None = None) -> None:
     """The event form, as an organizer fills it for a peer lunch of 3 seats next Thursday."""
     lunch = thursday()

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from browsing import Site, fill_peer_lunch
+from browsing import Site, fill_peer_lunch, new_community
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -22,12 +22,7 @@ def schedule_public_lunch(site: Site, community: str) -> str:
     address."""
     page = site.page
     site.sign_in()
-    site.visit("/communities/new")
-    page.get_by_label(re.compile(r"^Name\b")).fill(community)
-    page.get_by_label("Public", exact=True).check()  # its public events are open to anyone
-    page.get_by_role("button", name="Create the community").click()
-    expect(page.get_by_role("heading", name=community, level=1)).to_be_visible()
-    site.check()
+    new_community(site, community, public=True)  # its public events are open to anyone
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     site.check()

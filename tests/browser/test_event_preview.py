@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from browsing import Site, fill_weekly_consult_group
+from browsing import Site, fill_weekly_consult_group, new_community
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -20,11 +20,7 @@ COMMUNITY = {"desktop": "Preview Consult Circle", "phone": "Preview Peer Circle"
 def test_an_organizer_previews_a_series_then_saves_it_with_enter(site: Site):
     site.sign_in()
     page = site.page
-    site.visit("/communities/new")
-    page.get_by_label(re.compile(r"^Name\b")).fill(COMMUNITY[site.size])
-    page.get_by_role("button", name="Create the community").click()
-    expect(page.get_by_role("heading", name=COMMUNITY[site.size], level=1)).to_be_visible()
-    site.check()
+    new_community(site, COMMUNITY[site.size])
 
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()

@@ -3,10 +3,8 @@ from its page, finds it on My events from the menu, and replaces her calendar ad
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from browsing import Site, fill_peer_lunch
+from browsing import Site, fill_peer_lunch, new_community
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -18,11 +16,7 @@ def test_my_events_lists_what_i_answered_and_holds_my_calendar_address(site: Sit
     page = site.page
     title = f"Lunch on My events ({site.size})"
     site.sign_in()
-    site.visit("/communities/new")
-    page.get_by_label(re.compile(r"^Name\b")).fill(COMMUNITY[site.size])
-    page.get_by_role("button", name="Create the community").click()
-    expect(page.get_by_role("heading", name=COMMUNITY[site.size], level=1)).to_be_visible()
-    site.check()
+    new_community(site, COMMUNITY[site.size])
     page.get_by_role("link", name="Schedule an event").click()
     expect(page.get_by_role("heading", name="Schedule an event")).to_be_visible()
     fill_peer_lunch(page, title)

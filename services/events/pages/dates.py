@@ -8,7 +8,7 @@ A date is named in its URL as the API and the cancel form name it, by its origin
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -28,7 +28,7 @@ from services.events.model import (
 from services.events.operations import Conflict
 from services.events.pages import bp, store
 from services.events.pages.errors import page_errors
-from services.events.pages.events import CANCELLABLE_OCCURRENCES
+from services.events.pages.events import CANCELLABLE_OCCURRENCES, next_dates
 from services.events.pages.forms import minutes
 from services.events.pages.labels import ALL_DAY_DATE_LABELS, DATE_LABELS
 from services.events.pages.words import moved_from_words, occurrence_words, recurrence_words
@@ -38,7 +38,6 @@ from shared.timewords import date_words
 
 # The dates offered for changing: as many as the cancel form offers, from today.
 DATES_SHOWN = CANCELLABLE_OCCURRENCES
-DATES_AHEAD = timedelta(days=2 * 366)
 DATE_IN_URL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 TEXTS = ("title", "location", "online_url", "description")
 # What the flash message calls the texts that changed.
@@ -100,27 +99,11 @@ def event_dates(event_id: str) -> Any:
 def _render_dates(
     event: Event, community: Community, notice: str | None = None, status: int = 200
 ) -> Any:
-    now = datetime.now(UTC)
-    dates = []
-    for occurrence in event.occurrences(now, now + DATES_AHEAD)[:DATES_SHOWN]:
-        title = event.occurrence_text(occurrence, "title")
-        dates.append(
-            {
-                "original": minutes(occurrence.original_start),
-                "when": occurrence_words(occurrence),
-                "starts_at": (
-                    occurrence.starts_at.date() if event.all_day else occurrence.starts_at
-                ),
-                "cancelled": occurrence.status == CANCELLED,
-                "moved_from": moved_from_words(event, occurrence),
-                "title": title if title != event.title else None,
-            }
-        )
     return render_template(
         "date_list.html",
         event=event,
         community=community,
-        dates=dates,
+        dates=next_dates(event, most=DATES_SHOWN),
         repeats=recurrence_words(event),
         notice=notice,
     ), status

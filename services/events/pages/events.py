@@ -99,22 +99,26 @@ def _preview_of(event: Event) -> dict[str, Any]:
 
 
 def next_dates(
-    event: Event, counts: dict[tuple[str, str], dict[str, int]] | None = None
+    event: Event,
+    counts: dict[tuple[str, str], dict[str, int]] | None = None,
+    most: int = SERIES_PREVIEW,
 ) -> list[dict[str, Any]]:
-    """A series' next dates as the event page and the form's preview list them, in the event's
-    zone: moved and cancelled ones marked, and with `counts` (attendance_of) who is going."""
+    """A series' next `most` dates as the pages list them (dates.html), in the event's zone:
+    moved and cancelled ones marked, and with `counts` (attendance_of) who is going."""
     now = datetime.now(UTC)
     # From now, or from the first date if it is later: a series planned far ahead still shows
     # its first dates.
     horizon = max(now, event.first_start) + timedelta(days=2 * 366)
     dates = []
-    for occurrence in event.occurrences(now, horizon)[:SERIES_PREVIEW]:
+    for occurrence in event.occurrences(now, horizon)[:most]:
         original = occurrence.original_start
         title = event.occurrence_text(occurrence, "title")
         dates.append(
             {
                 "when": occurrence_words(occurrence),
                 "starts_at": occurrence.starts_at.date() if event.all_day else occurrence.starts_at,
+                # Whole days are the same days everywhere: only timed dates name their zone.
+                "zone": None if event.all_day else event.timezone,
                 "cancelled": occurrence.status == CANCELLED,
                 # Where a moved date was, so people who noted it see it is not then.
                 "moved_from": moved_from_words(event, occurrence),
